@@ -1,0 +1,179 @@
+"""Raw FHIR resources -> ``Facts``: the single entry point of the mapping layer.
+
+The caller passes a ``Relevance`` that says, from codes alone, which resources a rule could use.
+Only those are validated (fhir.resources) and mapped; the rest are counted and dropped unparsed.
+A resource that fails validation is skipped and becomes a data gap naming its type and id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fhir_mappers.allergy import map_allergy
+from fhir_mappers.codes import concept
+from fhir_mappers.condition import map_condition
+from fhir_mappers.facts import (
+    AllergyFact,
+    Concept,
+    DiagnosisFact,
+    Facts,
+    IngredientStrength,
+    MedicationFact,
+    ObservationFact,
+    PatientFact,
+)
+from fhir_mappers.medication import MedicationIndex, map_medication, resolve_medication
+from fhir_mappers.observation import map_observation, observation_concepts
+from fhir_mappers.parse import is_valid, resource_ref
+from fhir_mappers.patient import map_patient
+
+
+class Relevance(Protocol):
+    """Cheap, code-only decisions about which resources are worth validating and mapping."""
+
+    def condition(self, code: Concept) -> bool: ...
+
+    def medication(self, product: Concept, ingredients: tuple[IngredientStrength, ...]) -> bool: ...
+
+    def observation(self, codes: list[Concept]) -> bool: ...
+
+    def allergy(self, code: Concept) -> bool: ...
+
+
+class AcceptAll:
+    """Relevance that keeps everything (tests, and the offline ``evaluate`` tool's diagnostics)."""
+
+    def condition(self, code: Concept) -> bool:
+        return True
+
+    def medication(self, product: Concept, ingredients: tuple[IngredientStrength, ...]) -> bool:
+        return True
+
+    def observation(self, codes: list[Concept]) -> bool:
+        return True
+
+    def allergy(self, code: Concept) -> bool:
+        return True
+
+
+@dataclass
+class MappingStats:
+    """How many resources were seen, mapped and skipped (for logs and benchmarks; no PHI)."""
+
+    seen: int = 0
+    mapped: int = 0
+    irrelevant: int = 0
+    invalid: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+def index_medications(resources: Iterable[dict[str, Any]]) -> MedicationIndex:
+    """Medication resources by "Medication/id" (the form references use)."""
+    index: MedicationIndex = {}
+    for resource in resources:
+        if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
+            index[f"Medication/{resource['id']}"] = resource
+    return index
+
+
+def map_resources(
+    resources: Iterable[dict[str, Any]],
+    relevance: Relevance,
+    *,
+    patient_id: str | None = None,
+    medication_index: MedicationIndex | None = None,
+    stats: MappingStats | None = None,
+) -> Facts:
+    """Map a patient's resources to facts. Never raises on bad data."""
+    stats = stats if stats is not None else MappingStats()
+    items = [r for r in resources if isinstance(r, dict)]
+    medications = medication_index if medication_index is not None else index_medications(items)
+    seen_refs: set[str] = set()
+    gaps: list[str] = []
+    patient: PatientFact | None = None
+    diagnoses: list[DiagnosisFact] = []
+    meds: list[MedicationFact] = []
+    observations: list[ObservationFact] = []
+    allergies: list[AllergyFact] = []
+
+    def usable(resource: dict[str, Any]) -> bool:
+        if not is_valid(resource):
+            stats.invalid += 1
+            gaps.append(f"{resource_ref(resource)[:120]} is malformed and was skipped")
+            return False
+        stats.mapped += 1
+        return True
+
+    for resource in items:
+        resource_type = resource.get("resourceType")
+        if not isinstance(resource_type, str):
+            continue
+        ref = resource_ref(resource)
+        if ref in seen_refs and not ref.endswith("/?"):
+            continue
+        seen_refs.add(ref)
+        stats.seen += 1
+        stats.by_type[resource_type] = stats.by_type.get(resource_type, 0) + 1
+        if resource_type == "Patient":
+            if patient_id is not None and resource.get("id") not in (patient_id, None):
+                stats.irrelevant += 1
+                continue
+            if patient is None and usable(resource):
+                patient = map_patient(resource)
+        elif resource_type == "Condition":
+            if not relevance.condition(concept(resource.get("code"))):
+                stats.irrelevant += 1
+            elif usable(resource):
+                diagnoses.append(map_condition(resource))
+        elif resource_type in ("MedicationRequest", "MedicationStatement"):
+            product, ingredients, resolved = resolve_medication(resource, medications)
+            if not resolved and product.is_empty():
+                gaps.append(
+                    f"{ref[:120]} names a Medication that was not provided; product unknown"
+                )
+                stats.irrelevant += 1
+                continue
+            if not relevance.medication(product, ingredients):
+                stats.irrelevant += 1
+            elif usable(resource):
+                fact, _ = map_medication(resource, medications)
+                meds.append(fact)
+        elif resource_type == "Observation":
+            codes = [concept(c) for c in observation_concepts(resource)]
+            if not relevance.observation(codes):
+                stats.irrelevant += 1
+            elif usable(resource):
+                observations.append(map_observation(resource))
+        elif resource_type == "AllergyIntolerance":
+            if not relevance.allergy(concept(resource.get("code"))):
+                stats.irrelevant += 1
+            elif usable(resource):
+                allergies.append(map_allergy(resource))
+        else:
+            stats.irrelevant += 1
+    return Facts(
+        patient=patient,
+        diagnoses=tuple(diagnoses),
+        medications=tuple(meds),
+        observations=tuple(observations),
+        allergies=tuple(allergies),
+        gaps=tuple(gaps),
+    )
+
+
+def bundle_resources(bundle: Any) -> list[dict[str, Any]]:
+    """The resources of a Bundle's entries (any Bundle type); a bare resource is returned alone."""
+    if not isinstance(bundle, dict):
+        return []
+    if bundle.get("resourceType") != "Bundle":
+        return [bundle] if "resourceType" in bundle else []
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return []
+    return [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]

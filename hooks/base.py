@@ -1,0 +1,59 @@
+"""What a CDS service is to the rest of the code: its discovery entry and a pure ``evaluate``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hooks.cards import Card
+from hooks.rules.findings import Assessment
+from hooks.rules.knowledge import Knowledge
+
+
+@dataclass(frozen=True)
+class HookInput:
+    """Everything a hook needs, already gathered: no I/O happens below this line."""
+
+    context: dict[str, Any]
+    resources: dict[str, list[dict[str, Any]]]
+    """Prefetch key -> the resources found (empty for a null prefetch or an empty search)."""
+    gaps: tuple[str, ...]
+    """What could not be gathered (failed optional queries, truncated paging...)."""
+    now: datetime
+    knowledge: Knowledge
+    lookback_weeks: float | None = None
+
+
+@dataclass(frozen=True)
+class HookResult:
+    cards: list[Card]
+    assessment: Assessment
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Hook-specific explanation (e.g. the order checks), shown by the explain endpoint."""
+
+
+@dataclass(frozen=True)
+class HookService:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: dict[str, str]
+    required_prefetch: frozenset[str]
+    required_context: tuple[str, ...]
+    evaluate: Callable[[HookInput], HookResult]
+    usage_requirements: str | None = None
+
+    def discovery_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": dict(self.prefetch),
+        }
+        if self.usage_requirements:
+            entry["usageRequirements"] = self.usage_requirements
+        return entry

@@ -1,0 +1,91 @@
+"""Shared by all hooks: prefetch templates, and gathered resources -> facts -> assessment."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fhir_mappers.codes import LOINC
+from fhir_mappers.collect import MappingStats, index_medications, map_resources
+from fhir_mappers.facts import Facts
+from hooks.base import HookInput
+from hooks.relevance import OBSERVATION_LISTS, KnowledgeRelevance
+from hooks.rules.assessment import assess
+from hooks.rules.findings import Assessment
+from hooks.rules.knowledge import Knowledge
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_KEYS = frozenset({"patient", "conditions", "medicationRequests"})
+"""Without these the service cannot judge anything: missing and not fetchable -> HTTP 412."""
+
+
+def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
+    """The templates every service of ours declares (restricted query subset, checklist 39)."""
+    loinc = sorted(
+        {
+            code
+            for name in OBSERVATION_LISTS
+            for system, code in knowledge.code_list(name).codes
+            if system == LOINC
+        }
+    )
+    codes = ",".join(f"{LOINC}|{code}" for code in loinc)
+    patient = "{{context.patientId}}"
+    return {
+        "patient": f"Patient/{patient}",
+        "conditions": f"Condition?patient={patient}",
+        "medicationRequests": (
+            f"MedicationRequest?patient={patient}&_include=MedicationRequest:medication"
+        ),
+        "medicationStatements": (
+            f"MedicationStatement?patient={patient}&_include=MedicationStatement:medication"
+        ),
+        "observations": f"Observation?patient={patient}&code={codes}",
+        "allergies": f"AllergyIntolerance?patient={patient}",
+    }
+
+
+def all_resources(hook_input: HookInput) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for resources in hook_input.resources.values():
+        out.extend(resources)
+    return out
+
+
+def patient_facts(hook_input: HookInput) -> Facts:
+    resources = all_resources(hook_input)
+    stats = MappingStats()
+    facts = map_resources(
+        resources,
+        KnowledgeRelevance(hook_input.knowledge),
+        patient_id=hook_input.context.get("patientId"),
+        medication_index=index_medications(resources),
+        stats=stats,
+    )
+    logger.info(
+        "mapped resources seen=%d mapped=%d irrelevant=%d invalid=%d",
+        stats.seen,
+        stats.mapped,
+        stats.irrelevant,
+        stats.invalid,
+    )
+    return Facts(
+        patient=facts.patient,
+        diagnoses=facts.diagnoses,
+        medications=facts.medications,
+        observations=facts.observations,
+        allergies=facts.allergies,
+        gaps=tuple(hook_input.gaps) + facts.gaps,
+    )
+
+
+def patient_assessment(hook_input: HookInput) -> tuple[Facts, Assessment]:
+    facts = patient_facts(hook_input)
+    assessment = assess(
+        facts,
+        now=hook_input.now,
+        knowledge=hook_input.knowledge,
+        lookback_weeks=hook_input.lookback_weeks,
+    )
+    return facts, assessment

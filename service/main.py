@@ -1,0 +1,68 @@
+"""The FastAPI application: ``create_app()`` wires settings, knowledge, HTTP client and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
+from fastapi import FastAPI
+
+from hooks.registry import build_registry
+from hooks.rules.knowledge import Knowledge, default_knowledge
+from service.deps import AppState, Clock
+from service.errors import install_error_handlers
+from service.routes import router
+from service.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    knowledge: Knowledge | None = None,
+    clock: Clock | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    knowledge = knowledge or default_knowledge()
+    registry = build_registry(knowledge)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            timeout=httpx.Timeout(settings.fhir_timeout_seconds),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        ) as client:
+            app.state.cds = AppState(settings, knowledge, registry, client, clock or _now)
+            if settings.allow_unauthenticated:
+                logger.warning(
+                    "DEVELOPMENT MODE: hook calls are accepted without a JWT "
+                    "(KETAMINE_CDS_ALLOW_UNAUTHENTICATED=true, bind %s)",
+                    settings.bind_host,
+                )
+            logger.info(
+                "service started ruleset=%s services=%d",
+                knowledge.ruleset_version,
+                len(registry),
+            )
+            yield
+
+    app = FastAPI(
+        title="ketamine-cds",
+        description="CDS Hooks 2.0.1 service: TRD screening and ketamine/esketamine safety",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

@@ -1,0 +1,195 @@
+"""HTTP routes. Thin: authorise -> parse -> gather -> hook.evaluate -> respond."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from hooks.base import HookInput, HookResult, HookService
+from hooks.cards import response_json
+from service.auth import authorise
+from service.cds_models import FeedbackRequest, HookRequest
+from service.deps import AppState, state_of
+from service.errors import InvalidHookRequest, PayloadTooLarge, UnknownService
+from service.fhir_gateway import FhirGateway, check_allowed
+from service.gather import Gathered, gather
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+def _service(state: AppState, service_id: str) -> HookService:
+    for service in state.registry:
+        if service.id == service_id:
+            return service
+    raise UnknownService(f"no CDS service with id {service_id!r}; GET /cds-services lists them")
+
+
+async def _body(request: Request, state: AppState) -> Any:
+    limit = state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidHookRequest("request body is not valid JSON") from exc
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def _check_context(service: HookService, hook_request: HookRequest) -> dict[str, Any]:
+    if hook_request.hook != service.hook:
+        raise InvalidHookRequest(
+            f"service {service.id!r} answers hook {service.hook!r}, not {hook_request.hook!r}"
+        )
+    context = dict(hook_request.context)
+    missing = [f for f in service.required_context if context.get(f) in (None, "", [], {})]
+    if missing:
+        raise InvalidHookRequest(f"context is missing required field(s): {', '.join(missing)}")
+    patient_id = context["patientId"]
+    if not isinstance(patient_id, str):
+        raise InvalidHookRequest("context.patientId must be a string FHIR id")
+    if patient_id.startswith("Patient/"):
+        logger.warning("context.patientId had a 'Patient/' prefix; it was removed")
+        context["patientId"] = patient_id.removeprefix("Patient/")
+    if "draftOrders" in service.required_context and not isinstance(
+        context.get("draftOrders"), dict
+    ):
+        raise InvalidHookRequest("context.draftOrders must be a FHIR Bundle")
+    if "selections" in service.required_context:
+        selections = context.get("selections")
+        if not isinstance(selections, list) or not all(isinstance(s, str) for s in selections):
+            raise InvalidHookRequest("context.selections must be a list of 'Type/id' strings")
+    return context
+
+
+async def run_hook(
+    request: Request, service_id: str
+) -> tuple[HookService, HookRequest, HookResult, Gathered]:
+    state = state_of(request)
+    service = _service(state, service_id)
+    authorise(state.settings, request.headers.get("authorization"))
+    body = await _body(request, state)
+    try:
+        hook_request = HookRequest.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidHookRequest(
+            f"not a CDS Hooks request: {_validation_message(exc)}"
+        ) from exc
+    context = _check_context(service, hook_request)
+    gateway = None
+    if hook_request.fhirServer:
+        check_allowed(hook_request.fhirServer, state.settings.fhir_server_prefixes)
+        token = hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
+        gateway = FhirGateway(
+            state.http_client,
+            hook_request.fhirServer,
+            token=token,
+            page_cap=state.settings.fhir_page_cap,
+            timeout_seconds=state.settings.fhir_timeout_seconds,
+        )
+    started = time.perf_counter()
+    gathered = await gather(
+        service, context=context, prefetch=hook_request.prefetch, gateway=gateway
+    )
+    gathered_ms = (time.perf_counter() - started) * 1000
+    hook_input = HookInput(
+        context=context,
+        resources=gathered.resources,
+        gaps=tuple(gathered.gaps),
+        now=state.clock(),
+        knowledge=state.knowledge,
+        lookback_weeks=state.settings.episode_lookback_weeks,
+    )
+    result = service.evaluate(hook_input)
+    logger.info(
+        "hook answered service=%s hookInstance=%s ruleset=%s cards=%d recommendation=%s "
+        "fetched=%s gather_ms=%.1f total_ms=%.1f",
+        service.id,
+        hook_request.hookInstance[:64],
+        state.knowledge.ruleset_version,
+        len(result.cards),
+        result.assessment.recommendation,
+        ",".join(gathered.fetched) or "-",
+        gathered_ms,
+        (time.perf_counter() - started) * 1000,
+    )
+    return service, hook_request, result, gathered
+
+
+def _json(content: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+@router.get("/cds-services")
+async def discovery(request: Request) -> Response:
+    state = state_of(request)
+    return _json({"services": [s.discovery_json() for s in state.registry]})
+
+
+@router.post("/cds-services/{service_id}")
+async def call_service(request: Request, service_id: str) -> Response:
+    _, _, result, _ = await run_hook(request, service_id)
+    return _json(response_json(result.cards))
+
+
+@router.post("/cds-services/{service_id}/explain")
+async def explain(request: Request, service_id: str) -> Response:
+    _, _, result, gathered = await run_hook(request, service_id)
+    body = response_json(result.cards)
+    body["assessment"] = result.assessment.as_json()
+    explanation: dict[str, Any] = {
+        "fetched_by_service": gathered.fetched,
+        "resources_by_key": {k: len(v) for k, v in gathered.resources.items()},
+    }
+    explanation.update(result.extra)
+    body["explanation"] = explanation
+    return _json(body)
+
+
+@router.post("/cds-services/{service_id}/feedback")
+async def feedback(request: Request, service_id: str) -> Response:
+    state = state_of(request)
+    service = _service(state, service_id)
+    authorise(state.settings, request.headers.get("authorization"))
+    body = await _body(request, state)
+    try:
+        parsed = FeedbackRequest.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidHookRequest(f"not a CDS Hooks feedback body: {_validation_message(exc)}") from exc
+    for item in parsed.feedback:
+        # Card and suggestion uuids are ours; reasons are codes. Free-text comments may hold
+        # patient data and are never logged. Durable storage is a later issue.
+        logger.info(
+            "feedback service=%s card=%s outcome=%s accepted=%s reason=%s comment=%s",
+            service.id,
+            item.card[:64],
+            item.outcome,
+            ",".join(s.id[:64] for s in item.acceptedSuggestions or []) or "-",
+            (item.overrideReason.reason.code[:64] if item.overrideReason and item.overrideReason.reason else "-"),
+            "yes" if item.overrideReason and item.overrideReason.userComment else "no",
+        )
+    return Response(status_code=200)
+
+
+@router.get("/healthz")
+async def health(request: Request) -> JSONResponse:
+    state = state_of(request)
+    return JSONResponse({"status": "ok", "ruleset": state.knowledge.ruleset_version})
