@@ -64,12 +64,21 @@ def links(knowledge: Knowledge, *labels: str) -> list[Link] | None:
     return found or None
 
 
+def refs(evidence: tuple[str, ...] | list[str], limit: int = 2) -> str:
+    """A compact evidence list: the first few references and how many more."""
+    unique = list(dict.fromkeys(evidence))
+    shown = ", ".join(unique[:limit])
+    return shown + (f" +{len(unique) - limit} more" if len(unique) > limit else "")
+
+
 def trial_line(trial: Trial) -> str:
     dose = f"{trial.max_daily_dose_mg:g} mg/day" if trial.max_daily_dose_mg is not None else "dose ?"
-    when = trial.start.date().isoformat()
+    span = trial.start.strftime("%Y-%m") + " to " + (
+        trial.end.strftime("%Y-%m") if trial.end else "now"
+    )
     return (
-        f"- **{trial.ingredient}** {dose}, {trial.weeks:g} weeks from {when}: "
-        f"{OUTCOME_TEXT[trial.outcome]} ({trial.why}; {', '.join(trial.evidence)})"
+        f"- {trial.ingredient} {dose}, {trial.weeks:g} wk ({span}): "
+        f"**{OUTCOME_TEXT[trial.outcome]}**, {trial.why} [{refs(trial.evidence)}]"
     )
 
 
@@ -81,19 +90,24 @@ def reasons_text(assessment: Assessment) -> str:
     return ", ".join(REASON_TEXT[r] for r in assessment.candidate_reasons)
 
 
+def _reason_line(assessment: Assessment, reason: str) -> str:
+    if reason == "treatment-resistant-depression":
+        return (
+            f"- {REASON_TEXT[reason]}: {assessment.failed_adequate_trials} failed adequate "
+            "antidepressant trials"
+        )
+    return f"- {REASON_TEXT[reason]} [{refs(assessment.reasons_evidence.get(reason, ()))}]"
+
+
 def detail(assessment: Assessment, *, heading: str, include_trials: bool = True) -> str:
     """Markdown detail: reasons, counted trials, contraindications, gaps, rule-set version."""
     parts = [heading]
     if assessment.candidate_reasons:
-        lines = [
-            f"- {REASON_TEXT[r]} ({', '.join(assessment.reasons_evidence.get(r, ()))})"
-            for r in assessment.candidate_reasons
-        ]
+        lines = [_reason_line(assessment, r) for r in assessment.candidate_reasons]
         parts.append("**Reasons**\n\n" + "\n".join(lines))
     if include_trials and assessment.trials:
         parts.append(
-            f"**Antidepressant trials in the current episode** "
-            f"({assessment.failed_adequate_trials} failed adequate)\n\n"
+            "**Antidepressant trials, current episode**\n\n"
             + "\n".join(trial_line(t) for t in assessment.trials)
         )
     if assessment.contraindications:
@@ -103,10 +117,11 @@ def detail(assessment: Assessment, *, heading: str, include_trials: bool = True)
         )
     if assessment.data_gaps:
         parts.append(
-            "**Not verified (data gaps)**\n\n" + "\n".join(f"- {g}" for g in assessment.data_gaps)
+            "**Not verified**\n\n" + "\n".join(f"- {g}" for g in assessment.data_gaps[:8])
+            + (f"\n- +{len(assessment.data_gaps) - 8} more" if len(assessment.data_gaps) > 8 else "")
         )
     parts.append(
-        "Adequate trial: at least the ATRQ minimum daily dose for at least 6 weeks. "
+        "Adequate trial = ATRQ minimum daily dose for at least 6 weeks. "
         f"Rule set {assessment.ruleset_version}."
     )
     return "\n\n".join(parts)
