@@ -123,11 +123,21 @@ def period_days(quantity: object) -> float | None:
 
 
 _DURATION_DAYS: dict[str, float] = {
-    "d": 1, "day": 1, "days": 1,
-    "wk": 7, "week": 7, "weeks": 7,
-    "mo": 30, "month": 30, "months": 30,
-    "a": 365, "year": 365, "years": 365,
-    "h": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
+    "d": 1,
+    "day": 1,
+    "days": 1,
+    "wk": 7,
+    "week": 7,
+    "weeks": 7,
+    "mo": 30,
+    "month": 30,
+    "months": 30,
+    "a": 365,
+    "year": 365,
+    "years": 365,
+    "h": 1 / 24,
+    "hour": 1 / 24,
+    "hours": 1 / 24,
 }
 
 ONE_DAY = timedelta(days=1)

@@ -2,9 +2,10 @@
 
 Real EHR shapes handled here: the product as ``medicationCodeableConcept``, as a reference to a
 ``contained`` Medication ("#med1"), or as a reference to a Medication that came in the same Bundle
-(``_include``) or prefetch; dose as ``doseAndRate.doseQuantity`` (mg, mg/kg or a count of units such
-as tablets, or a bare number as Synthea writes it) or ``doseRange``; frequency from ``timing.repeat``
-or ``timing.code``; split doses (several dosage lines with the same ``sequence``) added up.
+(``_include``) or prefetch; dose as ``doseAndRate.doseQuantity`` (mg, mg/kg or a count of
+units such as tablets, or a bare number as Synthea writes it) or ``doseRange``; frequency from
+``timing.repeat`` or ``timing.code``; split doses (several dosage lines with the same
+``sequence``) added up.
 """
 
 from __future__ import annotations
@@ -18,26 +19,77 @@ from fhir_mappers.facts import EMPTY_CONCEPT, Concept, IngredientStrength, Medic
 from fhir_mappers.parse import resource_ref
 
 MASS_TO_MG: dict[str, float] = {
-    "mg": 1.0, "milligram": 1.0, "milligrams": 1.0,
-    "g": 1000.0, "gram": 1000.0, "grams": 1000.0,
-    "ug": 0.001, "mcg": 0.001, "microgram": 0.001, "micrograms": 0.001,
+    "mg": 1.0,
+    "milligram": 1.0,
+    "milligrams": 1.0,
+    "g": 1000.0,
+    "gram": 1000.0,
+    "grams": 1000.0,
+    "ug": 0.001,
+    "mcg": 0.001,
+    "microgram": 0.001,
+    "micrograms": 0.001,
 }
 """Mass units (UCUM code or unit text, lowercase) and their factor to milligrams."""
 
-COUNT_UNITS = frozenset({
-    "1", "{tbl}", "{tablet}", "{tablets}", "tab", "tabs", "tablet", "tablets",
-    "{capsule}", "{capsules}", "cap", "caps", "capsule", "capsules", "{spray}", "spray", "sprays",
-    "{patch}", "patch", "patches", "{device}", "device", "devices", "{actuation}", "each", "ea",
-})
+COUNT_UNITS = frozenset(
+    {
+        "1",
+        "{tbl}",
+        "{tablet}",
+        "{tablets}",
+        "tab",
+        "tabs",
+        "tablet",
+        "tablets",
+        "{capsule}",
+        "{capsules}",
+        "cap",
+        "caps",
+        "capsule",
+        "capsules",
+        "{spray}",
+        "spray",
+        "sprays",
+        "{patch}",
+        "patch",
+        "patches",
+        "{device}",
+        "device",
+        "devices",
+        "{actuation}",
+        "each",
+        "ea",
+    }
+)
 """Units meaning "so many of the product" (tablets, capsules, sprays, patches...)."""
 
 PER_DAY: dict[str, float] = {
-    "s": 86400.0, "min": 1440.0, "h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "a": 1 / 365,
+    "s": 86400.0,
+    "min": 1440.0,
+    "h": 24.0,
+    "d": 1.0,
+    "wk": 1 / 7,
+    "mo": 1 / 30,
+    "a": 1 / 365,
 }
 
 TIMING_CODES: dict[str, float] = {
-    "QD": 1, "QOD": 0.5, "BID": 2, "TID": 3, "QID": 4, "AM": 1, "PM": 1, "QHS": 1, "HS": 1,
-    "Q4H": 6, "Q6H": 4, "Q8H": 3, "Q12H": 2, "WK": 1 / 7, "MO": 1 / 30,
+    "QD": 1,
+    "QOD": 0.5,
+    "BID": 2,
+    "TID": 3,
+    "QID": 4,
+    "AM": 1,
+    "PM": 1,
+    "QHS": 1,
+    "HS": 1,
+    "Q4H": 6,
+    "Q6H": 4,
+    "Q8H": 3,
+    "Q12H": 2,
+    "WK": 1 / 7,
+    "MO": 1 / 30,
 }
 """HL7 v3 GTSAbbreviation codes (``Timing.code``) as administrations per day."""
 

@@ -54,5 +54,3 @@ def _value(element: dict[str, Any]) -> tuple[float | None, str | None]:
     if isinstance(integer, int) and not isinstance(integer, bool):
         return float(integer), None
     return None, None
-
-

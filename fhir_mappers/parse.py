@@ -1,8 +1,9 @@
 """Structural validation of FHIR R4 resources with fhir.resources (its R4B models read R4 4.0.1).
 
 Validation is the gate against malformed data: a resource that a rule needs is validated once; one
-that fails is skipped and reported as a data gap naming only its type and id. Resources no rule needs
-are never validated (it costs about 0.2 ms each), which is why the mappers filter by code first.
+that fails is skipped and reported as a data gap naming only its type and id. Resources no rule
+needs are never validated (it costs about 0.2 ms each), which is why the mappers filter by
+code first.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _model(resource_type: str) -> Any:
 
 
 def resource_ref(resource: dict[str, Any]) -> str:
-    """"Type/id" of a resource (id "?" when it has none)."""
+    """ "Type/id" of a resource (id "?" when it has none)."""
     return f"{resource.get('resourceType', 'Unknown')}/{resource.get('id', '?')}"
 
 

@@ -39,13 +39,13 @@ class Action(_Wire):
     type: Literal["create", "update", "delete"]
     description: str
     resource: dict[str, Any] | None = None
-    resourceId: str | None = None  # noqa: N815 - CDS Hooks wire name
+    resourceId: str | None = None
 
 
 class Suggestion(_Wire):
     label: str
     uuid: str = Field(default_factory=lambda: str(uuid.uuid4()))
-    isRecommended: bool | None = None  # noqa: N815
+    isRecommended: bool | None = None
     actions: list[Action] | None = None
 
 
@@ -53,7 +53,7 @@ class Link(_Wire):
     label: str
     url: str
     type: Literal["absolute", "smart"] = "absolute"
-    appContext: str | None = None  # noqa: N815
+    appContext: str | None = None
 
 
 class Card(_Wire):
@@ -63,8 +63,8 @@ class Card(_Wire):
     indicator: Indicator
     source: Source
     suggestions: list[Suggestion] | None = None
-    selectionBehavior: Literal["at-most-one", "any"] | None = None  # noqa: N815
-    overrideReasons: list[CdsCoding] | None = None  # noqa: N815
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: list[CdsCoding] | None = None
     links: list[Link] | None = None
 
     @model_validator(mode="after")

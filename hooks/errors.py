@@ -1,7 +1,7 @@
 """Errors raised by the hook layer (no HTTP knowledge here; ``service.errors`` maps them).
 
-    KnowledgeBaseError   the clinical knowledge files are missing or invalid (start-up fails)
-    HookContextError     the request context does not fit the hook (e.g. no draftOrders Bundle)
+KnowledgeBaseError   the clinical knowledge files are missing or invalid (start-up fails)
+HookContextError     the request context does not fit the hook (e.g. no draftOrders Bundle)
 """
 
 

@@ -86,9 +86,9 @@ def _is_intravenous(order: DraftOrder, knowledge: Knowledge) -> bool:
 
 def _warnings(
     order: DraftOrder, drug: str, facts: Facts, hook_input: HookInput
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[tuple[str, str]], list[str]]:
     knowledge = hook_input.knowledge
-    issues: list[str] = []
+    issues: list[tuple[str, str]] = []
     evidence: list[str] = []
     bp_days = knowledge.threshold("order_bp_recent_days")
     readings = [
@@ -98,8 +98,12 @@ def _warnings(
     ]
     if not readings:
         issues.append(
-            f"no blood pressure recorded in the last {bp_days:g} days: measure it before dosing "
-            "and about 40 minutes after"
+            (
+                "no recent blood pressure",
+                f"no blood pressure recorded in the last {bp_days:g} days: measure it before "
+                "dosing "
+                "and about 40 minutes after (SPRAVATO PI; Sanacora 2017)",
+            )
         )
     if drug == "ketamine" and _is_intravenous(order, knowledge):
         weight, weight_ref = _weight_kg(facts, hook_input)
@@ -108,21 +112,28 @@ def _warnings(
         tolerance = knowledge.threshold("ketamine_dose_tolerance")
         if weight is None:
             issues.append(
-                f"no body weight in the last {knowledge.threshold('order_weight_recent_days'):g} "
-                f"days: the IV dose ({limit:g} mg/kg) cannot be checked"
+                (
+                    "no recent body weight",
+                    "no body weight in the last "
+                    f"{knowledge.threshold('order_weight_recent_days'):g} "
+                    f"days: the IV dose ({limit:g} mg/kg) cannot be checked",
+                )
             )
         if weight_ref:
             evidence.append(weight_ref)
         if fact.dose_value is None or fact.dose_unit != "mg":
-            issues.append("the IV ketamine dose is not stated in mg or mg/kg")
+            issues.append(("dose not stated", "the IV ketamine dose is not stated in mg or mg/kg"))
         else:
             mg_per_kg: float | None = fact.dose_value if fact.dose_per_kg else None
             if mg_per_kg is None and weight:
                 mg_per_kg = fact.dose_value / weight
             if mg_per_kg is not None and mg_per_kg > limit * (1 + tolerance):
                 issues.append(
-                    f"dose {mg_per_kg:.2f} mg/kg exceeds {limit:g} mg/kg "
-                    f"(tolerance {tolerance:.0%}; Sanacora 2017)"
+                    (
+                        f"dose {mg_per_kg:.2f} mg/kg is above {limit:g} mg/kg",
+                        f"dose {mg_per_kg:.2f} mg/kg exceeds {limit:g} mg/kg over 40 minutes "
+                        f"by more than the {tolerance:.0%} tolerance (Sanacora 2017)",
+                    )
                 )
     return issues, evidence
 
@@ -140,7 +151,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
         drug = targets[0]
         label = drug.capitalize()
         issues, evidence = _warnings(order, drug, facts, hook_input)
-        checked.append({"order": order.fact.ref, "drug": drug, "warnings": issues})
+        checked.append({"order": order.fact.ref, "drug": drug, "warnings": [i[1] for i in issues]})
         if assessment.contraindications:
             names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications)
             cards.append(
@@ -174,18 +185,16 @@ def evaluate(hook_input: HookInput) -> HookResult:
             )
         if issues:
             more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
-            body = "\n".join(f"- {i}" for i in issues)
+            body = "\n".join(f"- {text}" for _, text in issues)
             if evidence:
                 body += "\n\nEvidence: " + ", ".join(evidence)
             cards.append(
                 Card(
-                    summary=shorten(f"{label} order: {issues[0].split(':')[0]}{more}."),
+                    summary=shorten(f"{label} order: {issues[0][0]}{more}."),
                     indicator="warning",
                     detail=f"**Safety checks for {drug}** ({order.fact.ref})\n\n{body}\n\n"
                     f"Rule set {assessment.ruleset_version}.",
-                    source=source(
-                        knowledge, CONSENSUS_LABEL if drug == "ketamine" else PI_LABEL
-                    ),
+                    source=source(knowledge, CONSENSUS_LABEL if drug == "ketamine" else PI_LABEL),
                     links=links(knowledge, PI_LABEL, CONSENSUS_LABEL),
                 )
             )

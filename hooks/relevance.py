@@ -57,9 +57,7 @@ class KnowledgeRelevance:
 
     def observation(self, codes: list[Concept]) -> bool:
         wanted = self._observation_codes
-        return any(
-            (c.system, c.code) in wanted for concept in codes for c in concept.codings
-        )
+        return any((c.system, c.code) in wanted for concept in codes for c in concept.codings)
 
     def allergy(self, code: Concept) -> bool:
         return True

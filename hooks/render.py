@@ -72,9 +72,13 @@ def refs(evidence: tuple[str, ...] | list[str], limit: int = 2) -> str:
 
 
 def trial_line(trial: Trial) -> str:
-    dose = f"{trial.max_daily_dose_mg:g} mg/day" if trial.max_daily_dose_mg is not None else "dose ?"
-    span = trial.start.strftime("%Y-%m") + " to " + (
-        trial.end.strftime("%Y-%m") if trial.end else "now"
+    dose = (
+        f"{trial.max_daily_dose_mg:g} mg/day" if trial.max_daily_dose_mg is not None else "dose ?"
+    )
+    span = (
+        trial.start.strftime("%Y-%m")
+        + " to "
+        + (trial.end.strftime("%Y-%m") if trial.end else "now")
     )
     return (
         f"- {trial.ingredient} {dose}, {trial.weeks:g} wk ({span}): "
@@ -117,8 +121,13 @@ def detail(assessment: Assessment, *, heading: str, include_trials: bool = True)
         )
     if assessment.data_gaps:
         parts.append(
-            "**Not verified**\n\n" + "\n".join(f"- {g}" for g in assessment.data_gaps[:8])
-            + (f"\n- +{len(assessment.data_gaps) - 8} more" if len(assessment.data_gaps) > 8 else "")
+            "**Not verified**\n\n"
+            + "\n".join(f"- {g}" for g in assessment.data_gaps[:8])
+            + (
+                f"\n- +{len(assessment.data_gaps) - 8} more"
+                if len(assessment.data_gaps) > 8
+                else ""
+            )
         )
     parts.append(
         "Adequate trial = ATRQ minimum daily dose for at least 6 weeks. "
@@ -127,9 +136,7 @@ def detail(assessment: Assessment, *, heading: str, include_trials: bool = True)
     return "\n\n".join(parts)
 
 
-def referral_suggestion(
-    patient_id: str, assessment: Assessment, now: datetime
-) -> Suggestion:
+def referral_suggestion(patient_id: str, assessment: Assessment, now: datetime) -> Suggestion:
     """A draft ServiceRequest for a ketamine/esketamine evaluation (created only if accepted)."""
     resource_id = str(uuid.uuid4())
     reasons = reasons_text(assessment) or "treatment-resistant depression"
@@ -164,7 +171,9 @@ def referral_suggestion(
             }
         ],
     }
-    evidence = sorted({ref for t in assessment.trials if t.outcome == "failed" for ref in t.evidence})
+    evidence = sorted(
+        {ref for t in assessment.trials if t.outcome == "failed" for ref in t.evidence}
+    )
     if evidence:
         resource["supportingInfo"] = [{"reference": ref} for ref in evidence]
     return Suggestion(

@@ -29,9 +29,9 @@ class FhirAuthorization(_Input):
 
 class HookRequest(_Input):
     hook: str = Field(min_length=1)
-    hookInstance: str = Field(min_length=1)  # noqa: N815 - CDS Hooks wire name
-    fhirServer: str | None = None  # noqa: N815
-    fhirAuthorization: FhirAuthorization | None = None  # noqa: N815
+    hookInstance: str = Field(min_length=1)
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, dict[str, Any] | None] | None = None
     extension: dict[str, Any] | None = None
@@ -55,7 +55,7 @@ class FeedbackCoding(_Input):
 
 class OverrideReason(_Input):
     reason: FeedbackCoding | None = None
-    userComment: str | None = None  # noqa: N815
+    userComment: str | None = None
 
     @model_validator(mode="after")
     def _something(self) -> OverrideReason:
@@ -67,9 +67,9 @@ class OverrideReason(_Input):
 class FeedbackItem(_Input):
     card: str = Field(min_length=1)
     outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[AcceptedSuggestion] | None = None  # noqa: N815
-    overrideReason: OverrideReason | None = None  # noqa: N815
-    outcomeTimestamp: str = Field(min_length=1)  # noqa: N815
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _accepted_has_suggestions(self) -> FeedbackItem:

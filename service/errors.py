@@ -122,7 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         messages = {404: "no such endpoint", 405: "method not allowed on this endpoint"}
-        return _response(exc.status_code, messages.get(exc.status_code, "request failed"), "processing")
+        return _response(
+            exc.status_code, messages.get(exc.status_code, "request failed"), "processing"
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

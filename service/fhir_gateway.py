@@ -157,7 +157,9 @@ class FhirGateway:
         if body.get("resourceType") == "Bundle":
             await self._collect(body, result)
         elif body.get("resourceType") == "OperationOutcome":
-            raise UpstreamFatal(f"FHIR {_resource_type(relative)} query returned an OperationOutcome")
+            raise UpstreamFatal(
+                f"FHIR {_resource_type(relative)} query returned an OperationOutcome"
+            )
         else:
             result.resources.append(body)
         return result

@@ -47,7 +47,8 @@ def _is_failure(value: dict[str, Any]) -> bool:
         if isinstance(entries, list) and entries:
             resources = [e.get("resource") for e in entries if isinstance(e, dict)]
             return all(
-                isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"
+                isinstance(r, dict)
+                and r.get("resourceType") == "OperationOutcome"
                 and any(
                     isinstance(i, dict) and i.get("severity") in ("error", "fatal")
                     for i in r.get("issue") or []

@@ -90,14 +90,14 @@ async def run_hook(
     try:
         hook_request = HookRequest.model_validate(body)
     except ValidationError as exc:
-        raise InvalidHookRequest(
-            f"not a CDS Hooks request: {_validation_message(exc)}"
-        ) from exc
+        raise InvalidHookRequest(f"not a CDS Hooks request: {_validation_message(exc)}") from exc
     context = _check_context(service, hook_request)
     gateway = None
     if hook_request.fhirServer:
         check_allowed(hook_request.fhirServer, state.settings.fhir_server_prefixes)
-        token = hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
+        token = (
+            hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
+        )
         gateway = FhirGateway(
             state.http_client,
             hook_request.fhirServer,
@@ -173,7 +173,9 @@ async def feedback(request: Request, service_id: str) -> Response:
     try:
         parsed = FeedbackRequest.model_validate(body)
     except ValidationError as exc:
-        raise InvalidHookRequest(f"not a CDS Hooks feedback body: {_validation_message(exc)}") from exc
+        raise InvalidHookRequest(
+            f"not a CDS Hooks feedback body: {_validation_message(exc)}"
+        ) from exc
     for item in parsed.feedback:
         # Card and suggestion uuids are ours; reasons are codes. Free-text comments may hold
         # patient data and are never logged. Durable storage is a later issue.
@@ -183,7 +185,11 @@ async def feedback(request: Request, service_id: str) -> Response:
             item.card[:64],
             item.outcome,
             ",".join(s.id[:64] for s in item.acceptedSuggestions or []) or "-",
-            (item.overrideReason.reason.code[:64] if item.overrideReason and item.overrideReason.reason else "-"),
+            (
+                item.overrideReason.reason.code[:64]
+                if item.overrideReason and item.overrideReason.reason
+                else "-"
+            ),
             "yes" if item.overrideReason and item.overrideReason.userComment else "no",
         )
     return Response(status_code=200)

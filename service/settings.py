@@ -1,16 +1,17 @@
 """The one settings object. Read from the environment (prefix ``KETAMINE_CDS_``) by ``service/``
 only; everything below ``service/`` gets plain values as arguments.
 
-| Variable | Default | Meaning |
-| --- | --- | --- |
-| ``KETAMINE_CDS_ALLOW_UNAUTHENTICATED`` | false | dev mode: hook calls without a JWT; only on a loopback bind |
-| ``KETAMINE_CDS_BIND_HOST`` | 127.0.0.1 | the address the server binds (set by ``ketamine-cds serve``) |
-| ``KETAMINE_CDS_ALLOWED_FHIR_SERVERS`` | (empty) | comma-separated FHIR base URL prefixes the service may call |
-| ``KETAMINE_CDS_FHIR_TIMEOUT_SECONDS`` | 4.0 | total time allowed for one FHIR request |
-| ``KETAMINE_CDS_FHIR_PAGE_CAP`` | 10 | pages followed per query before the result is marked truncated |
-| ``KETAMINE_CDS_MAX_BODY_BYTES`` | 5000000 | larger request bodies get 413 |
-| ``KETAMINE_CDS_EPISODE_LOOKBACK_WEEKS`` | (knowledge: 104) | trials older than this are outside the current episode |
-| ``KETAMINE_CDS_LOG_LEVEL`` | INFO | log level of the JSON logs |
+- ``KETAMINE_CDS_ALLOW_UNAUTHENTICATED`` (false): development mode, hook calls without a JWT;
+  refused unless the bind address is loopback.
+- ``KETAMINE_CDS_BIND_HOST`` (127.0.0.1): the address the server binds (set by ``serve --host``).
+- ``KETAMINE_CDS_ALLOWED_FHIR_SERVERS`` (empty): comma-separated FHIR base URL prefixes the
+  service may call as ``fhirServer``; any other is refused with 403 and never contacted.
+- ``KETAMINE_CDS_FHIR_TIMEOUT_SECONDS`` (4.0): total time allowed for one FHIR request.
+- ``KETAMINE_CDS_FHIR_PAGE_CAP`` (10): pages followed per query before results are truncated.
+- ``KETAMINE_CDS_MAX_BODY_BYTES`` (5000000): larger request bodies get 413.
+- ``KETAMINE_CDS_EPISODE_LOOKBACK_WEEKS`` (knowledge default, 104): trials that ended before
+  this are outside the current episode.
+- ``KETAMINE_CDS_LOG_LEVEL`` (INFO): level of the JSON logs.
 """
 
 from __future__ import annotations

@@ -414,7 +414,7 @@ SCENARIOS: list[Scenario] = [
         "order-sign-ketamine-no-weight-no-bp",
         "IV ketamine with no recent BP and no weight: one warning listing both",
         lambda: [patient(), mdd(), *trd_history()[:-2]],
-        Expect("refer-for-evaluation", 2, indicators=["warning"], summary_has="blood pressure"),
+        Expect("refer-for-evaluation", 2, indicators=["warning"], summary_has="no recent blood pressure (+1 more)"),
         service="ketamine-order-safety",
         orders=lambda: [draft_order("ketamine 50 MG/ML Injectable Solution", dose=35, unit="mg", route=IV_ROUTE)],
     ),

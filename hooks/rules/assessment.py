@@ -161,9 +161,10 @@ def _recommend(
         return "insufficient-data"
     if has_reason:
         return "refer-for-evaluation"
-    unknown = len({t.ingredient for t in trials if t.outcome == "unknown-dose"} - {
-        t.ingredient for t in trials if t.outcome == "failed"
-    })
+    unknown = len(
+        {t.ingredient for t in trials if t.outcome == "unknown-dose"}
+        - {t.ingredient for t in trials if t.outcome == "failed"}
+    )
     if depression and failed < threshold <= failed + unknown:
         return "insufficient-data"
     if not depression and failed >= threshold:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from fhir_mappers.codes import RXNORM
 from fhir_mappers.dates import age_in_years, latest_possible_birth
-from fhir_mappers.facts import Facts, ObservationFact
+from fhir_mappers.facts import Concept, Facts, ObservationFact
 from hooks.rules.conditions import (
     concept_matches,
     describe,
@@ -67,7 +67,9 @@ class Reading:
     diastolic: float | None
 
 
-def blood_pressures(observations: tuple[ObservationFact, ...], knowledge: Knowledge) -> list[Reading]:
+def blood_pressures(
+    observations: tuple[ObservationFact, ...], knowledge: Knowledge
+) -> list[Reading]:
     """BP readings from panels (85354-9, 55284-4) with components, or lone systolic/diastolic."""
     systolic = knowledge.code_list("bp-systolic")
     diastolic = knowledge.code_list("bp-diastolic")
@@ -76,9 +78,9 @@ def blood_pressures(observations: tuple[ObservationFact, ...], knowledge: Knowle
         if obs.effective is None or obs.status not in VALID_OBSERVATION:
             continue
         sys_value = dia_value = None
-        for component in (*obs.components, obs):
-            code = component.concept
-            value = component.value
+        parts: list[tuple[Concept, float | None]] = [(c.concept, c.value) for c in obs.components]
+        parts.append((obs.concept, obs.value))
+        for code, value in parts:
             if value is None:
                 continue
             if concept_matches(systolic, code):
@@ -91,9 +93,9 @@ def blood_pressures(observations: tuple[ObservationFact, ...], knowledge: Knowle
     return readings
 
 
-def _hypertension(facts: Facts, now: datetime, knowledge: Knowledge) -> tuple[
-    Contraindication | None, list[str]
-]:
+def _hypertension(
+    facts: Facts, now: datetime, knowledge: Knowledge
+) -> tuple[Contraindication | None, list[str]]:
     window = timedelta(days=knowledge.threshold("bp_window_days"))
     recent = [r for r in blood_pressures(facts.observations, knowledge) if r.at >= now - window]
     crisis_days = timedelta(days=knowledge.threshold("hypertensive_crisis_recent_days"))
@@ -139,9 +141,9 @@ def _hypertension(facts: Facts, now: datetime, knowledge: Knowledge) -> tuple[
     )
 
 
-def _pregnancy(facts: Facts, now: datetime, knowledge: Knowledge) -> tuple[
-    Contraindication | None, list[str]
-]:
+def _pregnancy(
+    facts: Facts, now: datetime, knowledge: Knowledge
+) -> tuple[Contraindication | None, list[str]]:
     window = timedelta(weeks=knowledge.threshold("pregnancy_window_weeks"))
     events: list[tuple[datetime, bool, str, str]] = []
     gaps: list[str] = []
@@ -226,9 +228,9 @@ def _hypersensitivity(facts: Facts, knowledge: Knowledge) -> Contraindication | 
     )
 
 
-def _minor(facts: Facts, now: datetime, knowledge: Knowledge) -> tuple[
-    Contraindication | None, list[str]
-]:
+def _minor(
+    facts: Facts, now: datetime, knowledge: Knowledge
+) -> tuple[Contraindication | None, list[str]]:
     patient = facts.patient
     if patient is None:
         return None, ["Patient resource missing; age not verified"]

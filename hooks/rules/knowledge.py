@@ -315,7 +315,11 @@ class _Checked(BaseModel):
         for tag_owner, sources, used in (
             ("drugs.json", self.drugs.sources, _drug_source_tags(self.drugs)),
             ("codes.json", self.codes.sources, _code_source_tags(self.codes)),
-            ("policy.json", self.policy.sources, {t.source for t in self.policy.thresholds.values()}),
+            (
+                "policy.json",
+                self.policy.sources,
+                {t.source for t in self.policy.thresholds.values()},
+            ),
         ):
             undefined = sorted(_tags(used) - set(sources))
             if undefined:

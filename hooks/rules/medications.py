@@ -113,9 +113,7 @@ def is_known_drug(
     return bool(resolve_ingredients(product, ingredients, knowledge))
 
 
-def daily_mg(
-    fact: MedicationFact, strength_mg: float | None, knowledge: Knowledge
-) -> float | None:
+def daily_mg(fact: MedicationFact, strength_mg: float | None, knowledge: Knowledge) -> float | None:
     """Daily dose in mg of one ingredient: dose x frequency, tablets x strength."""
     if fact.dose_per_kg:
         return None
@@ -173,7 +171,9 @@ def exposures(
             ongoing = True
         else:
             end = fact.start + timedelta(days=default_days)
-        if end >= now:
+        if end >= now or (fact.status == "active" and end >= now - timedelta(days=default_days)):
+            # An active order whose last supply ran out less than one supply period ago is
+            # taken as still taken (refills lag); anything else ends when its supply does.
             end, ongoing = now, True
         if end < fact.start:
             end = fact.start

@@ -114,10 +114,7 @@ def _phq9_signal(
         return None, False
     follow_up = None
     for obs in phq9:
-        if (
-            obs.effective
-            and adequate_from + weeks * WEEK <= obs.effective <= draft.end + 2 * WEEK
-        ):
+        if obs.effective and adequate_from + weeks * WEEK <= obs.effective <= draft.end + 2 * WEEK:
             follow_up = obs
     if follow_up is None or follow_up.value is None:
         return None, False
