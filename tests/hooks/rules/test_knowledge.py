@@ -1,0 +1,60 @@
+"""The knowledge files: they load, they cite, and they are what the build script makes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hooks.rules.knowledge import KnowledgeFileError, load_knowledge
+from tests.shared_data import shared_dir
+
+KNOWLEDGE = Path(__file__).resolve().parents[3] / "hooks" / "rules" / "knowledge"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_knowledge_files_load_with_version(knowledge) -> None:
+    """Verify that the packaged knowledge loads and carries a rule-set version."""
+    assert knowledge.ruleset_version
+    assert knowledge.threshold("min_adequate_weeks") == 6
+    assert knowledge.ingredients["venlafaxine"].min_daily_dose_mg == 150
+
+
+def test_knowledge_files_match_build_script() -> None:
+    """Verify that the committed knowledge files are exactly what scripts/build_knowledge.py makes."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_knowledge.py"), "--check",
+         "--shared", str(shared_dir())],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("file", "mutate", "message"),
+    [
+        ("policy.json", lambda d: d["thresholds"].pop("min_adequate_weeks"), "lacks thresholds"),
+        ("codes.json", lambda d: d["lists"].pop("psychosis"), "lacks code lists"),
+        ("drugs.json", lambda d: d["ingredients"][0].update(dose_source="NOPE"), "undefined source tags"),
+        ("policy.json", lambda d: d.update(version="x"), "policy.json is invalid"),
+    ],
+    ids=["missing-threshold", "missing-code-list", "undefined-source-tag", "bad-schema"],
+)
+def test_load_knowledge_bad_file_names_the_problem(tmp_path: Path, file: str, mutate, message: str) -> None:
+    """Verify that a broken knowledge file stops start-up with a message naming the problem."""
+    for name in ("drugs.json", "codes.json", "policy.json"):
+        data = json.loads((KNOWLEDGE / name).read_text())
+        if name == file:
+            mutate(data)
+        (tmp_path / name).write_text(json.dumps(data))
+    with pytest.raises(KnowledgeFileError, match=message):
+        load_knowledge(tmp_path)
+
+
+def test_load_knowledge_missing_file_is_an_error(tmp_path: Path) -> None:
+    """Verify that a missing knowledge file is reported by name."""
+    with pytest.raises(KnowledgeFileError, match="missing"):
+        load_knowledge(tmp_path)
