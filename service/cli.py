@@ -331,7 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--no-serve", action="store_true", help="exit after the demo calls")
     demo.set_defaults(func=cmd_demo)
+    for module in _EXTRA_COMMANDS:
+        import importlib
+
+        importlib.import_module(module).register(sub)
     return parser
+
+
+_EXTRA_COMMANDS: tuple[str, ...] = ("service.keys_cli",)
+"""Modules that add subcommands with ``register(subparsers)``."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from fastapi import Request
 
 from hooks.base import HookService
 from hooks.rules.knowledge import Knowledge
+from service.auth import Verifier
 from service.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -23,6 +24,7 @@ class AppState:
     registry: tuple[HookService, ...]
     http_client: httpx.AsyncClient
     clock: Clock
+    verifier: Verifier | None = None
 
 
 def state_of(request: Request) -> AppState:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
@@ -41,7 +42,14 @@ def is_under(url: str, base: str) -> bool:
     target, root = urlsplit(url), urlsplit(base)
     if (target.scheme, target.netloc.lower()) != (root.scheme, root.netloc.lower()):
         return False
-    return target.path.startswith(root.path.rstrip("/") + "/") or root.path in ("", "/")
+    if target.username or target.password:
+        return False
+    # Resolve "." and ".." (also percent-encoded) so "/fhir/../admin" is not "under" /fhir.
+    path = posixpath.normpath(unquote(target.path) or "/")
+    root_path = posixpath.normpath(unquote(root.path) or "/")
+    if root_path == "/":
+        return True
+    return path == root_path or path.startswith(root_path.rstrip("/") + "/")
 
 
 def check_allowed(fhir_server: str, prefixes: tuple[str, ...]) -> None:

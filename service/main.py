@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from hooks.registry import build_registry
 from hooks.rules.knowledge import Knowledge, default_knowledge
+from service.auth import Verifier
 from service.deps import AppState, Clock
 from service.errors import install_error_handlers
 from service.routes import router
@@ -43,7 +45,11 @@ def create_app(
             timeout=httpx.Timeout(settings.fhir_timeout_seconds),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         ) as client:
-            app.state.cds = AppState(settings, knowledge, registry, client, clock or _now)
+            now = clock or _now
+            verifier = None
+            if settings.clients:
+                verifier = Verifier(settings, client, lambda: now().timestamp())
+            app.state.cds = AppState(settings, knowledge, registry, client, now, verifier)
             if settings.allow_unauthenticated:
                 logger.warning(
                     "DEVELOPMENT MODE: hook calls are accepted without a JWT "
@@ -63,6 +69,17 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+    if settings.cors_origin_list:
+        # Browser clients such as the public CDS Hooks sandbox. The JWT travels in a header, so
+        # credentials are never allowed; preflights need no JWT (checklist section L).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            allow_credentials=False,
+            max_age=600,
+        )
     install_error_handlers(app)
     app.include_router(router)
     return app

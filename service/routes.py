@@ -81,11 +81,13 @@ def _check_context(service: HookService, hook_request: HookRequest) -> dict[str,
 
 
 async def run_hook(
-    request: Request, service_id: str
+    request: Request, service_id: str, endpoint: str = "service"
 ) -> tuple[HookService, HookRequest, HookResult, Gathered]:
     state = state_of(request)
     service = _service(state, service_id)
-    authorise(state.settings, request.headers.get("authorization"))
+    caller = await authorise(
+        state.settings, state.verifier, request.headers.get("authorization"), service.id, endpoint
+    )
     body = await _body(request, state)
     try:
         hook_request = HookRequest.model_validate(body)
@@ -94,7 +96,7 @@ async def run_hook(
     context = _check_context(service, hook_request)
     gateway = None
     if hook_request.fhirServer:
-        check_allowed(hook_request.fhirServer, state.settings.fhir_server_prefixes)
+        check_allowed(hook_request.fhirServer, state.settings.fhir_servers_for(caller.client))
         token = (
             hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
         )
@@ -120,10 +122,11 @@ async def run_hook(
     )
     result = service.evaluate(hook_input)
     logger.info(
-        "hook answered service=%s hookInstance=%s ruleset=%s cards=%d recommendation=%s "
-        "fetched=%s gather_ms=%.1f total_ms=%.1f",
+        "hook answered service=%s hookInstance=%s tenant=%s ruleset=%s cards=%d "
+        "recommendation=%s fetched=%s gather_ms=%.1f total_ms=%.1f",
         service.id,
         hook_request.hookInstance[:64],
+        (caller.tenant or "-")[:64],
         state.knowledge.ruleset_version,
         len(result.cards),
         result.assessment.recommendation,
@@ -152,7 +155,7 @@ async def call_service(request: Request, service_id: str) -> Response:
 
 @router.post("/cds-services/{service_id}/explain")
 async def explain(request: Request, service_id: str) -> Response:
-    _, _, result, gathered = await run_hook(request, service_id)
+    _, _, result, gathered = await run_hook(request, service_id, "explain")
     body = response_json(result.cards)
     body["assessment"] = result.assessment.as_json()
     explanation: dict[str, Any] = {
@@ -168,7 +171,9 @@ async def explain(request: Request, service_id: str) -> Response:
 async def feedback(request: Request, service_id: str) -> Response:
     state = state_of(request)
     service = _service(state, service_id)
-    authorise(state.settings, request.headers.get("authorization"))
+    caller = await authorise(
+        state.settings, state.verifier, request.headers.get("authorization"), service.id, "feedback"
+    )
     body = await _body(request, state)
     try:
         parsed = FeedbackRequest.model_validate(body)
@@ -180,8 +185,9 @@ async def feedback(request: Request, service_id: str) -> Response:
         # Card and suggestion uuids are ours; reasons are codes. Free-text comments may hold
         # patient data and are never logged. Durable storage is a later issue.
         logger.info(
-            "feedback service=%s card=%s outcome=%s accepted=%s reason=%s comment=%s",
+            "feedback service=%s tenant=%s card=%s outcome=%s accepted=%s reason=%s comment=%s",
             service.id,
+            (caller.tenant or "-")[:64],
             item.card[:64],
             item.outcome,
             ",".join(s.id[:64] for s in item.acceptedSuggestions or []) or "-",

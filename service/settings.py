@@ -12,15 +12,29 @@ only; everything below ``service/`` gets plain values as arguments.
 - ``KETAMINE_CDS_EPISODE_LOOKBACK_WEEKS`` (knowledge default, 104): trials that ended before
   this are outside the current episode.
 - ``KETAMINE_CDS_LOG_LEVEL`` (INFO): level of the JSON logs.
+- ``KETAMINE_CDS_TRUSTED_CLIENTS`` (empty): JSON list of trusted CDS clients, each
+  ``{"iss": ..., "jwks_url": ...}`` or ``{"iss": ..., "jwks": {...}}``, optionally with
+  ``"jku_allowlist": [...]`` and ``"fhir_servers": [...]``.
+- ``KETAMINE_CDS_PUBLIC_BASE_URL`` (none): the service's public base URL (e.g.
+  ``https://cds.example.org``); the expected JWT ``aud`` is built from it, never from Host.
+- ``KETAMINE_CDS_JWT_ALGORITHMS`` (ES384,RS384): accepted signature algorithms (asymmetric only).
+- ``KETAMINE_CDS_JWT_CLOCK_SKEW_SECONDS`` (60): leeway for ``exp``, ``iat`` and ``nbf``.
+- ``KETAMINE_CDS_JWKS_CACHE_SECONDS`` (300), ``KETAMINE_CDS_JWKS_REFRESH_INTERVAL_SECONDS`` (30),
+  ``KETAMINE_CDS_JWKS_TIMEOUT_SECONDS`` (2.0): JWKS caching, unknown-``kid`` refresh rate limit and
+  fetch timeout.
+- ``KETAMINE_CDS_CORS_ORIGINS`` (empty): comma-separated browser origins allowed by CORS (``*`` for
+  any, development only).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from functools import lru_cache
+import json
+from functools import cached_property, lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -37,6 +51,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
+
+
+class TrustedClient(BaseModel):
+    """A CDS client (EHR) whose JWTs the service accepts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    iss: str = Field(min_length=1)
+    jwks_url: str | None = None
+    jwks: dict[str, Any] | None = None
+    jku_allowlist: tuple[str, ...] = ()
+    fhir_servers: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TrustedClient:
+        if (self.jwks_url is None) == (self.jwks is None):
+            raise ValueError(f"client {self.iss!r} needs exactly one of jwks_url and jwks")
+        if self.jwks is not None and not isinstance(self.jwks.get("keys"), list):
+            raise ValueError(f"client {self.iss!r}: jwks must be a JWK Set with a 'keys' list")
+        for url in (self.jwks_url, *self.jku_allowlist, *self.fhir_servers):
+            if url is not None:
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise ValueError(f"client {self.iss!r}: {url!r} is not an http(s) URL")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KETAMINE_CDS_", extra="ignore")
 
@@ -48,6 +92,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5_000_000, ge=1024)
     episode_lookback_weeks: float | None = Field(default=None, gt=0)
     log_level: str = "INFO"
+    trusted_clients: str = ""
+    public_base_url: str | None = None
+    jwt_algorithms: str = "ES384,RS384"
+    jwt_clock_skew_seconds: int = Field(default=60, ge=0, le=300)
+    jwks_cache_seconds: float = Field(default=300, gt=0)
+    jwks_refresh_interval_seconds: float = Field(default=30, ge=0)
+    jwks_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    cors_origins: str = ""
 
     @field_validator("allowed_fhir_servers")
     @classmethod
@@ -59,6 +111,60 @@ class Settings(BaseSettings):
                     f"KETAMINE_CDS_ALLOWED_FHIR_SERVERS: {url!r} is not an http(s) base URL"
                 )
         return value
+
+    @field_validator("trusted_clients")
+    @classmethod
+    def _clients(cls, value: str) -> str:
+        _parse_clients(value)
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _algorithms(cls, value: str) -> str:
+        names = _split(value)
+        bad = [n for n in names if n not in ASYMMETRIC_ALGORITHMS]
+        if bad or not names:
+            raise ValueError(
+                f"KETAMINE_CDS_JWT_ALGORITHMS: {bad or value!r} not allowed; only asymmetric "
+                "algorithms (ES384, RS384, ...) may be configured, never none or HS*"
+            )
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"KETAMINE_CDS_PUBLIC_BASE_URL: {value!r} is not an http(s) base URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _jwt_needs_base_url(self) -> Settings:
+        if self.trusted_clients.strip() and not self.public_base_url:
+            raise ValueError(
+                "KETAMINE_CDS_PUBLIC_BASE_URL is required when KETAMINE_CDS_TRUSTED_CLIENTS is "
+                "set: the expected JWT audience is built from it"
+            )
+        return self
+
+    @cached_property
+    def clients(self) -> dict[str, TrustedClient]:
+        return {c.iss: c for c in _parse_clients(self.trusted_clients)}
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return tuple(_split(self.jwt_algorithms))
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return _split(self.cors_origins)
+
+    def fhir_servers_for(self, client: TrustedClient | None) -> tuple[str, ...]:
+        """The global allow-list plus the client's own FHIR servers."""
+        own = tuple(u.rstrip("/") for u in client.fhir_servers) if client else ()
+        return self.fhir_server_prefixes + own
 
     @model_validator(mode="after")
     def _dev_mode_only_on_loopback(self) -> Settings:
@@ -76,6 +182,26 @@ class Settings(BaseSettings):
         if self.allow_unauthenticated:
             prefixes += DEV_FHIR_SERVERS
         return prefixes
+
+
+def _parse_clients(value: str) -> list[TrustedClient]:
+    if not value.strip():
+        return []
+    try:
+        raw = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"KETAMINE_CDS_TRUSTED_CLIENTS is not JSON: {exc.msg}") from exc
+    if not isinstance(raw, list):
+        raise ValueError("KETAMINE_CDS_TRUSTED_CLIENTS must be a JSON list of clients")
+    try:
+        clients = [TrustedClient.model_validate(item) for item in raw]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"KETAMINE_CDS_TRUSTED_CLIENTS: {first['msg']}") from exc
+    issuers = [c.iss for c in clients]
+    if len(set(issuers)) != len(issuers):
+        raise ValueError("KETAMINE_CDS_TRUSTED_CLIENTS lists the same iss twice")
+    return clients
 
 
 def _split(value: str) -> list[str]:
