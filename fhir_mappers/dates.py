@@ -39,7 +39,12 @@ def parse_start(value: object) -> datetime | None:
     if parts is not None:
         year, month, day = parts
         try:
-            return datetime(year, month or 1, day or 1, tzinfo=UTC)
+            return datetime(
+                year,
+                1 if month is None else month,
+                1 if day is None else day,
+                tzinfo=UTC,
+            )
         except ValueError:
             return None
     return _parse_datetime(value)

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fhir_mappers.bindings import bindings_ok
+
 logger = logging.getLogger(__name__)
 
 _MODELS: dict[str, Any] = {}
@@ -47,5 +49,10 @@ def is_valid(resource: dict[str, Any]) -> bool:
         model.model_validate(resource)
     except (ValidationError, ValueError, TypeError):
         logger.warning("malformed FHIR resource %s skipped", resource_ref(resource)[:120])
+        return False
+    if not bindings_ok(resource):
+        logger.warning(
+            "FHIR resource %s has an illegal status code; skipped", resource_ref(resource)[:120]
+        )
         return False
     return True

@@ -95,8 +95,12 @@ def operation_outcome(message: str, code: str, severity: str = "error") -> dict[
     }
 
 
-def _response(status: int, message: str, code: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="ketamine-cds"'} if status == 401 else None
+def _response(
+    status: int, message: str, code: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="ketamine-cds", error="invalid_token"'
     return JSONResponse(operation_outcome(message, code), status_code=status, headers=headers)
 
 
@@ -123,7 +127,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         messages = {404: "no such endpoint", 405: "method not allowed on this endpoint"}
         return _response(
-            exc.status_code, messages.get(exc.status_code, "request failed"), "processing"
+            exc.status_code,
+            messages.get(exc.status_code, "request failed"),
+            "processing",
+            dict(exc.headers or {}),
         )
 
     @app.exception_handler(Exception)

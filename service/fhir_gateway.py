@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from service.errors import ForbiddenFhirServer, UpstreamFatal, UpstreamTemporary
+from service.settings import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,19 @@ def is_under(url: str, base: str) -> bool:
     return path == root_path or path.startswith(root_path.rstrip("/") + "/")
 
 
-def check_allowed(fhir_server: str, prefixes: tuple[str, ...]) -> None:
-    """Raise ForbiddenFhirServer unless the server is under one of the allowed prefixes."""
+def check_allowed(
+    fhir_server: str, prefixes: tuple[str, ...], *, any_loopback: bool = False
+) -> None:
+    """Raise ForbiddenFhirServer unless the server is under one of the allowed prefixes.
+
+    ``any_loopback`` (development mode only) also allows a FHIR server on this machine, on any
+    port (e.g. a local HAPI at http://localhost:8080/fhir).
+    """
     parts = urlsplit(fhir_server)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.username:
         raise ForbiddenFhirServer("fhirServer is not a plain http(s) base URL; request refused")
+    if any_loopback and is_loopback(parts.hostname or ""):
+        return
     if not any(is_under(fhir_server, prefix) for prefix in prefixes):
         raise ForbiddenFhirServer(
             "fhirServer is not on this service's allow-list (KETAMINE_CDS_ALLOWED_FHIR_SERVERS); "
@@ -64,13 +73,14 @@ def check_allowed(fhir_server: str, prefixes: tuple[str, ...]) -> None:
         )
 
 
-def _resource_type(relative_or_url: str) -> str:
-    path = urlsplit(relative_or_url).path.rstrip("/")
-    segments = [s for s in path.split("/") if s]
-    for segment in reversed(segments):
-        if segment[:1].isupper():
-            return segment
-    return "?"
+def resource_type_of(relative: str) -> str:
+    """The resource type a rendered template queries: its first path segment ("?" if odd).
+
+    Never taken from a full URL's last segment: a read ``Patient/<id>`` must log "Patient", not
+    the id (ids are patient data).
+    """
+    first = urlsplit(relative).path.strip("/").split("/", 1)[0]
+    return first if first.isalpha() and first[:1].isupper() and len(first) <= 40 else "?"
 
 
 @dataclass
@@ -101,19 +111,20 @@ class FhirGateway:
             self._headers["Authorization"] = f"Bearer {token}"
         self._page_cap = page_cap
         self._timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 2.0))
+        self._total_seconds = timeout_seconds  # a deadline for the whole request, not per phase
 
     @property
     def base_url(self) -> str:
         return self._base
 
-    async def _get_once(self, url: str) -> tuple[dict[str, Any], float]:
+    async def _get_once(self, url: str, resource_type: str) -> tuple[dict[str, Any], float]:
         started = time.perf_counter()
-        resource_type = _resource_type(url)
         try:
-            response = await self._client.get(
-                url, headers=self._headers, timeout=self._timeout, follow_redirects=False
-            )
-        except httpx.TimeoutException as exc:
+            async with asyncio.timeout(self._total_seconds):
+                response = await self._client.get(
+                    url, headers=self._headers, timeout=self._timeout, follow_redirects=False
+                )
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise UpstreamTemporary(f"FHIR {resource_type} query timed out") from exc
         except httpx.TransportError as exc:
             raise UpstreamTemporary(
@@ -148,26 +159,25 @@ class FhirGateway:
             raise UpstreamFatal(f"FHIR {resource_type} query did not return a FHIR resource")
         return body, elapsed
 
-    async def get_json(self, url: str) -> tuple[dict[str, Any], float]:
+    async def get_json(self, url: str, resource_type: str) -> tuple[dict[str, Any], float]:
         """GET with one quick retry on temporary failures."""
         if not is_under(url, self._base):
             raise ForbiddenFhirServer("a FHIR link points outside fhirServer; it was not followed")
         try:
-            return await self._get_once(url)
+            return await self._get_once(url, resource_type)
         except UpstreamTemporary:
             await asyncio.sleep(RETRY_DELAY_SECONDS)
-            return await self._get_once(url)
+            return await self._get_once(url, resource_type)
 
     async def fetch(self, relative: str) -> FetchResult:
         """Run a rendered prefetch template (a read or a search) against the base."""
-        body, elapsed = await self.get_json(f"{self._base}/{relative.lstrip('/')}")
+        resource_type = resource_type_of(relative)
+        body, elapsed = await self.get_json(f"{self._base}/{relative.lstrip('/')}", resource_type)
         result = FetchResult(pages=1, slowest_ms=elapsed)
         if body.get("resourceType") == "Bundle":
-            await self._collect(body, result)
+            await self._collect(body, result, resource_type)
         elif body.get("resourceType") == "OperationOutcome":
-            raise UpstreamFatal(
-                f"FHIR {_resource_type(relative)} query returned an OperationOutcome"
-            )
+            raise UpstreamFatal(f"FHIR {resource_type} query returned an OperationOutcome")
         else:
             result.resources.append(body)
         return result
@@ -175,10 +185,14 @@ class FhirGateway:
     async def follow(self, bundle: dict[str, Any]) -> FetchResult:
         """Collect a prefetched Bundle's entries and the pages behind its ``next`` link."""
         result = FetchResult(pages=1)
-        await self._collect(bundle, result)
+        resources = entry_resources(bundle)
+        kind = resources[0].get("resourceType") if resources else None
+        await self._collect(bundle, result, kind if isinstance(kind, str) else "?")
         return result
 
-    async def _collect(self, bundle: dict[str, Any], result: FetchResult) -> None:
+    async def _collect(
+        self, bundle: dict[str, Any], result: FetchResult, resource_type: str
+    ) -> None:
         page: dict[str, Any] | None = bundle
         while page is not None:
             result.resources.extend(entry_resources(page))
@@ -192,7 +206,7 @@ class FhirGateway:
                 result.notes.append("a paging link pointed outside fhirServer and was not followed")
                 result.truncated = True
                 return
-            page, elapsed = await self.get_json(next_url)
+            page, elapsed = await self.get_json(next_url, resource_type)
             result.pages += 1
             result.slowest_ms = max(result.slowest_ms, elapsed)
             if page.get("resourceType") != "Bundle":

@@ -34,6 +34,10 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    # httpx logs full request URLs (patient ids in query strings) at INFO: never let them through,
+    # however the app is started.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     knowledge = knowledge or default_knowledge()
     registry = build_registry(knowledge)
 

@@ -37,9 +37,14 @@ async def _body(request: Request, state: AppState) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # chunked bodies have no Content-Length: count as we go
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -96,7 +101,11 @@ async def run_hook(
     context = _check_context(service, hook_request)
     gateway = None
     if hook_request.fhirServer:
-        check_allowed(hook_request.fhirServer, state.settings.fhir_servers_for(caller.client))
+        check_allowed(
+            hook_request.fhirServer,
+            state.settings.fhir_servers_for(caller.client),
+            any_loopback=state.settings.allow_unauthenticated,
+        )
         token = (
             hook_request.fhirAuthorization.access_token if hook_request.fhirAuthorization else None
         )

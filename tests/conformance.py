@@ -1,4 +1,4 @@
-"""Checks of CDS Hooks 2.0.1 responses against the checklist (../shared/docs/cds-hooks-checklist.md).
+"""Checks of CDS Hooks 2.0.1 responses against the checklist (shared/docs/cds-hooks-checklist.md).
 
 Each assertion names the checklist item it enforces. Used by every test that gets a response.
 """
@@ -47,7 +47,9 @@ def assert_conformant_response(body: Any) -> None:
         assert card["uuid"] not in seen_uuids, "item 62: uuid per card instance"
         seen_uuids.add(card["uuid"])
         if "detail" in card:
-            assert "<" not in card["detail"] or "<140" in card["detail"], f"item 64: raw HTML in {path}"
+            assert "<" not in card["detail"] or "<140" in card["detail"], (
+                f"item 64: raw HTML in {path}"
+            )
         suggestions = card.get("suggestions")
         if suggestions:
             assert card.get("selectionBehavior") in ("at-most-one", "any"), f"item 67-68: {path}"
@@ -59,13 +61,19 @@ def assert_conformant_response(body: Any) -> None:
                 assert suggestion.get("label"), f"item 73: {s_path}.label"
                 assert UUID.match(suggestion.get("uuid", "")), f"item 73: {s_path}.uuid"
                 for action in suggestion.get("actions", []):
-                    assert action.get("type") in ("create", "update", "delete"), f"item 75: {s_path}"
+                    assert action.get("type") in ("create", "update", "delete"), (
+                        f"item 75: {s_path}"
+                    )
                     assert action.get("description"), f"item 76 / cds-resp-5: {s_path}"
                     if action["type"] == "create":
                         resource = action.get("resource")
-                        assert isinstance(resource, dict) and resource.get("id"), f"item 77/79: {s_path}"
+                        assert isinstance(resource, dict) and resource.get("id"), (
+                            f"item 77/79: {s_path}"
+                        )
                     if action["type"] == "delete":
-                        assert action.get("resourceId") and "resource" not in action, f"cds-resp-2: {s_path}"
+                        assert action.get("resourceId") and "resource" not in action, (
+                            f"cds-resp-2: {s_path}"
+                        )
         else:
             assert "selectionBehavior" not in card, f"{path}: selectionBehavior without suggestions"
         for reason in card.get("overrideReasons", []):
@@ -83,7 +91,11 @@ def strip_volatile(body: Any) -> Any:
     """The response with uuids (and ids of created resources) blanked, for comparisons."""
     if isinstance(body, dict):
         return {
-            k: ("<uuid>" if k in ("uuid", "id") and isinstance(v, str) and _is_uuid(v) else strip_volatile(v))
+            k: (
+                "<uuid>"
+                if k in ("uuid", "id") and isinstance(v, str) and _is_uuid(v)
+                else strip_volatile(v)
+            )
             for k, v in body.items()
         }
     if isinstance(body, list):

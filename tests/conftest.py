@@ -54,7 +54,9 @@ class FakeEhr:
     """A FHIR server double for respx: reads, type searches with patient/code filters,
     ``_include`` of Medication, and paging (``_page``) with ``next`` links."""
 
-    def __init__(self, resources: list[dict[str, Any]], *, page_size: int = 2, base: str = EHR) -> None:
+    def __init__(
+        self, resources: list[dict[str, Any]], *, page_size: int = 2, base: str = EHR
+    ) -> None:
         self.resources = resources
         self.page_size = page_size
         self.base = base
@@ -71,7 +73,10 @@ class FakeEhr:
             found = [
                 r
                 for r in found
-                if any((c.get("system"), c.get("code")) in wanted for c in r.get("code", {}).get("coding", []))
+                if any(
+                    (c.get("system"), c.get("code")) in wanted
+                    for c in r.get("code", {}).get("coding", [])
+                )
             ]
         return found
 
@@ -85,13 +90,26 @@ class FakeEhr:
             for resource in self.resources:
                 if resource["resourceType"] == segments[0] and resource["id"] == segments[1]:
                     return httpx.Response(200, json=resource)
-            return httpx.Response(404, json={"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]})
+            return httpx.Response(
+                404,
+                json={
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": "not-found"}],
+                },
+            )
         rtype = segments[0]
         matches = self._search(rtype, query)
         page = int(query.get("_page", ["1"])[0])
         start = (page - 1) * self.page_size
         chunk = matches[start : start + self.page_size]
-        entries = [{"fullUrl": f"{self.base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in chunk]
+        entries = [
+            {
+                "fullUrl": f"{self.base}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in chunk
+        ]
         include = query.get("_include", [""])[0]
         if include.endswith(":medication"):
             for r in chunk:
@@ -99,12 +117,25 @@ class FakeEhr:
                 if ref.startswith("Medication/"):
                     for med in self.resources:
                         if med["resourceType"] == "Medication" and f"Medication/{med['id']}" == ref:
-                            entries.append({"fullUrl": f"{self.base}/{ref}", "resource": med, "search": {"mode": "include"}})
-        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches), "entry": entries}
+                            entries.append(
+                                {
+                                    "fullUrl": f"{self.base}/{ref}",
+                                    "resource": med,
+                                    "search": {"mode": "include"},
+                                }
+                            )
+        bundle: dict[str, Any] = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(matches),
+            "entry": entries,
+        }
         if start + self.page_size < len(matches):
             next_query = {k: v[0] for k, v in query.items()}
             next_query["_page"] = str(page + 1)
-            bundle["link"] = [{"relation": "next", "url": f"{self.base}/{rtype}?{urlencode(next_query)}"}]
+            bundle["link"] = [
+                {"relation": "next", "url": f"{self.base}/{rtype}?{urlencode(next_query)}"}
+            ]
         return httpx.Response(200, json=bundle)
 
 
@@ -112,6 +143,7 @@ class FakeEhr:
 def fake_ehr() -> Iterator[Any]:
     """Install a FakeEhr for the given resources: ``ehr = fake_ehr(resources)``."""
     with respx.mock(assert_all_called=False) as router:
+
         def install(resources: list[dict[str, Any]], **kw: Any) -> FakeEhr:
             ehr = FakeEhr(resources, **kw)
             router.route(url__regex=re.escape(ehr.base) + r"/.*").mock(side_effect=ehr.handler)

@@ -35,7 +35,9 @@ def day(weeks_ago: float = 0, days_ago: float = 0, now: datetime = NOW) -> str:
     return at(weeks_ago, days_ago, now)[:10]
 
 
-def patient(pid: str = "p1", *, birth: str = "1980-05-17", gender: str = "female", **extra: Any) -> dict[str, Any]:
+def patient(
+    pid: str = "p1", *, birth: str = "1980-05-17", gender: str = "female", **extra: Any
+) -> dict[str, Any]:
     resource = {
         "resourceType": "Patient",
         "id": pid,
@@ -67,11 +69,21 @@ def condition(
     }
     if status:
         resource["clinicalStatus"] = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": status,
+                }
+            ]
         }
     if verification:
         resource["verificationStatus"] = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": verification,
+                }
+            ]
         }
     if onset_weeks_ago is not None:
         resource["onsetDateTime"] = at(onset_weeks_ago)
@@ -234,7 +246,14 @@ def med_statement(
             {
                 "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
                 "doseAndRate": [
-                    {"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}
+                    {
+                        "doseQuantity": {
+                            "value": dose_mg,
+                            "unit": "mg",
+                            "system": "http://unitsofmeasure.org",
+                            "code": "mg",
+                        }
+                    }
                 ],
             }
         ]
@@ -243,7 +262,14 @@ def med_statement(
     return resource
 
 
-def medication(mid: str, display: str, *, rxcui: str | None = None, ingredient: str | None = None, strength_mg: float | None = None) -> dict[str, Any]:
+def medication(
+    mid: str,
+    display: str,
+    *,
+    rxcui: str | None = None,
+    ingredient: str | None = None,
+    strength_mg: float | None = None,
+) -> dict[str, Any]:
     """A Medication (contained or standalone) with an optional ingredient strength."""
     resource: dict[str, Any] = {"resourceType": "Medication", "id": mid, "code": {"text": display}}
     if rxcui:
@@ -252,8 +278,18 @@ def medication(mid: str, display: str, *, rxcui: str | None = None, ingredient: 
         item: dict[str, Any] = {"itemCodeableConcept": {"text": ingredient}}
         if strength_mg is not None:
             item["strength"] = {
-                "numerator": {"value": strength_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
-                "denominator": {"value": 1, "unit": "TAB", "system": "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm", "code": "TAB"},
+                "numerator": {
+                    "value": strength_mg,
+                    "unit": "mg",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mg",
+                },
+                "denominator": {
+                    "value": 1,
+                    "unit": "TAB",
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm",
+                    "code": "TAB",
+                },
             }
         resource["ingredient"] = [item]
     return resource
@@ -281,12 +317,24 @@ def observation(
     }
     if value is not None:
         if unit:
-            resource["valueQuantity"] = {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+            resource["valueQuantity"] = {
+                "value": value,
+                "unit": unit,
+                "system": "http://unitsofmeasure.org",
+                "code": unit,
+            }
         else:
-            resource["valueQuantity"] = {"value": value, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"}
+            resource["valueQuantity"] = {
+                "value": value,
+                "unit": "{score}",
+                "system": "http://unitsofmeasure.org",
+                "code": "{score}",
+            }
     if value_code is not None:
         system, vcode, vdisplay = value_code
-        resource["valueCodeableConcept"] = {"coding": [{"system": system, "code": vcode, "display": vdisplay}]}
+        resource["valueCodeableConcept"] = {
+            "coding": [{"system": system, "code": vcode, "display": vdisplay}]
+        }
     return resource
 
 
@@ -295,29 +343,58 @@ def phq9(score: float, *, weeks_ago: float, pid: str = "p1") -> dict[str, Any]:
 
 
 def phq9_item9(score: float, *, weeks_ago: float, pid: str = "p1") -> dict[str, Any]:
-    return observation("44260-8", "Thoughts that you would be better off dead", score, weeks_ago=weeks_ago, pid=pid)
+    return observation(
+        "44260-8", "Thoughts that you would be better off dead", score, weeks_ago=weeks_ago, pid=pid
+    )
 
 
-def blood_pressure(systolic: float, diastolic: float, *, days_ago: float, pid: str = "p1", panel: str = "85354-9") -> dict[str, Any]:
+def blood_pressure(
+    systolic: float, diastolic: float, *, days_ago: float, pid: str = "p1", panel: str = "85354-9"
+) -> dict[str, Any]:
     """A US Core blood-pressure panel with systolic/diastolic components."""
     return {
         "resourceType": "Observation",
         "id": _id("bp"),
         "status": "final",
         "category": [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
         ],
         "code": {"coding": [{"system": LOINC, "code": panel, "display": "Blood pressure panel"}]},
         "subject": {"reference": f"Patient/{pid}"},
         "effectiveDateTime": at(days_ago=days_ago),
         "component": [
             {
-                "code": {"coding": [{"system": LOINC, "code": "8480-6", "display": "Systolic blood pressure"}]},
-                "valueQuantity": {"value": systolic, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+                "code": {
+                    "coding": [
+                        {"system": LOINC, "code": "8480-6", "display": "Systolic blood pressure"}
+                    ]
+                },
+                "valueQuantity": {
+                    "value": systolic,
+                    "unit": "mmHg",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm[Hg]",
+                },
             },
             {
-                "code": {"coding": [{"system": LOINC, "code": "8462-4", "display": "Diastolic blood pressure"}]},
-                "valueQuantity": {"value": diastolic, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+                "code": {
+                    "coding": [
+                        {"system": LOINC, "code": "8462-4", "display": "Diastolic blood pressure"}
+                    ]
+                },
+                "valueQuantity": {
+                    "value": diastolic,
+                    "unit": "mmHg",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm[Hg]",
+                },
             },
         ],
     }
@@ -327,26 +404,70 @@ def body_weight(kg: float, *, days_ago: float, pid: str = "p1") -> dict[str, Any
     return observation("29463-7", "Body weight", kg, days_ago=days_ago, unit="kg", pid=pid)
 
 
-def allergy(display: str, *, rxcui: str | None = None, pid: str = "p1", verification: str = "confirmed", status: str = "active") -> dict[str, Any]:
+def allergy(
+    display: str,
+    *,
+    rxcui: str | None = None,
+    pid: str = "p1",
+    verification: str = "confirmed",
+    status: str = "active",
+) -> dict[str, Any]:
     code: dict[str, Any] = {"text": display}
     if rxcui:
         code["coding"] = [{"system": RXNORM, "code": rxcui, "display": display}]
     return {
         "resourceType": "AllergyIntolerance",
         "id": _id("alg"),
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": status}]},
-        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": verification}]},
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": status,
+                }
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                    "code": verification,
+                }
+            ]
+        },
         "code": code,
         "patient": {"reference": f"Patient/{pid}"},
     }
 
 
-def draft_order(display: str, *, mid: str = "draft-1", rxcui: str | None = None, dose: float | None = None, unit: str | None = None, route: dict[str, Any] | None = None, pid: str = "p1") -> dict[str, Any]:
-    order = med_request(display, rxcui=rxcui, weeks_ago=0, dose=dose, unit=unit, status="draft", supply_days=None, pid=pid, mid=mid, route=route)
+def draft_order(
+    display: str,
+    *,
+    mid: str = "draft-1",
+    rxcui: str | None = None,
+    dose: float | None = None,
+    unit: str | None = None,
+    route: dict[str, Any] | None = None,
+    pid: str = "p1",
+) -> dict[str, Any]:
+    order = med_request(
+        display,
+        rxcui=rxcui,
+        weeks_ago=0,
+        dose=dose,
+        unit=unit,
+        status="draft",
+        supply_days=None,
+        pid=pid,
+        mid=mid,
+        route=route,
+    )
     return order
 
 
-IV_ROUTE = {"coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}], "text": "IV"}
+IV_ROUTE = {
+    "coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}],
+    "text": "IV",
+}
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -355,7 +476,11 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "type": "searchset",
         "total": len(resources),
         "entry": [
-            {"fullUrl": f"http://ehr.example/fhir/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            {
+                "fullUrl": f"http://ehr.example/fhir/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
             for r in resources
         ],
     }

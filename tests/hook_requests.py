@@ -22,11 +22,15 @@ HOOK_OF_SERVICE = {
 }
 
 
-def prefetch_for(resources: list[dict[str, Any]], observation_codes: set[str] | None = None) -> dict[str, Any]:
+def prefetch_for(
+    resources: list[dict[str, Any]], observation_codes: set[str] | None = None
+) -> dict[str, Any]:
     """Every prefetch key filled the way the templates would fill it (null when nothing found)."""
     keyed: dict[str, list[dict[str, Any]]] = {k: [] for k in KEY_OF_TYPE.values()}
     patient = None
-    medications = {f"Medication/{r['id']}": r for r in resources if r["resourceType"] == "Medication"}
+    medications = {
+        f"Medication/{r['id']}": r for r in resources if r["resourceType"] == "Medication"
+    }
     for resource in resources:
         rtype = resource["resourceType"]
         if rtype == "Patient":
@@ -65,7 +69,9 @@ def hook_request(
     if service_id != "trd-ketamine-screen":
         context["draftOrders"] = collection(draft_orders or [])
     if service_id == "trd-antidepressant-order":
-        context["selections"] = selections or [f"MedicationRequest/{o['id']}" for o in draft_orders or []]
+        context["selections"] = selections or [
+            f"MedicationRequest/{o['id']}" for o in draft_orders or []
+        ]
     body: dict[str, Any] = {
         "hook": HOOK_OF_SERVICE[service_id],
         "hookInstance": str(uuid.uuid4()),

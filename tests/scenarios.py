@@ -14,7 +14,6 @@ from typing import Any
 from tests.factories import (
     ICD10,
     IV_ROUTE,
-
     allergy,
     blood_pressure,
     body_weight,
@@ -103,186 +102,351 @@ SCENARIOS: list[Scenario] = [
         "Two adequate trials each followed by a switch: refer",
         lambda: trd_patient(),
         Expect(
-            "refer-for-evaluation", 2,
+            "refer-for-evaluation",
+            2,
             {"sertraline": "failed", "escitalopram": "failed", "venlafaxine": "ongoing"},
-            reasons={TRD}, indicators=["info"], has_suggestion=True,
+            reasons={TRD},
+            indicators=["info"],
+            has_suggestion=True,
         ),
     ),
     Scenario(
         "one-failed-trial",
         "One failed trial, second ongoing: no card",
-        lambda: [patient(), mdd(), *_c(SERTRALINE_100, start_weeks_ago=30, weeks=12),
-                 *_c(ESCITALOPRAM_20, start_weeks_ago=17, weeks=20, last_status="active"),
-                 blood_pressure(120, 80, days_ago=5)],
-        Expect("not-a-candidate", 1, {"sertraline": "failed", "escitalopram": "ongoing"}, indicators=[]),
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(SERTRALINE_100, start_weeks_ago=30, weeks=12),
+            *_c(ESCITALOPRAM_20, start_weeks_ago=17, weeks=20, last_status="active"),
+            blood_pressure(120, 80, days_ago=5),
+        ],
+        Expect(
+            "not-a-candidate", 1, {"sertraline": "failed", "escitalopram": "ongoing"}, indicators=[]
+        ),
     ),
     Scenario(
         "intolerance-not-counted",
         "Stopped for intolerance (sintol) at 3 weeks is not a failure",
-        lambda: [patient(), mdd(),
-                 med_request(*SERTRALINE_100[:1], rxcui=SERTRALINE_100[1], weeks_ago=40, supply_days=21,
-                             status="stopped", status_reason_code="sintol"),
-                 *_c(ESCITALOPRAM_20, start_weeks_ago=36, weeks=12),
-                 *_c(VENLAFAXINE_150, start_weeks_ago=23, weeks=30, last_status="active"),
-                 blood_pressure(120, 80, days_ago=5)],
+        lambda: [
+            patient(),
+            mdd(),
+            med_request(
+                *SERTRALINE_100[:1],
+                rxcui=SERTRALINE_100[1],
+                weeks_ago=40,
+                supply_days=21,
+                status="stopped",
+                status_reason_code="sintol",
+            ),
+            *_c(ESCITALOPRAM_20, start_weeks_ago=36, weeks=12),
+            *_c(VENLAFAXINE_150, start_weeks_ago=23, weeks=30, last_status="active"),
+            blood_pressure(120, 80, days_ago=5),
+        ],
         Expect("not-a-candidate", 1, {"sertraline": "intolerance", "escitalopram": "failed"}),
     ),
     Scenario(
         "inadequate-dose",
         "Venlafaxine 75 mg for 10 weeks is below the 150 mg ATRQ minimum",
-        lambda: [patient(), mdd(), *_c(VENLAFAXINE_75, start_weeks_ago=50, weeks=10),
-                 *_c(SERTRALINE_100, start_weeks_ago=39, weeks=12),
-                 *_c(FLUOXETINE_20, start_weeks_ago=26, weeks=26, last_status="active"),
-                 blood_pressure(120, 80, days_ago=5)],
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(VENLAFAXINE_75, start_weeks_ago=50, weeks=10),
+            *_c(SERTRALINE_100, start_weeks_ago=39, weeks=12),
+            *_c(FLUOXETINE_20, start_weeks_ago=26, weeks=26, last_status="active"),
+            blood_pressure(120, 80, days_ago=5),
+        ],
         Expect("not-a-candidate", 1, {"venlafaxine": "inadequate-dose", "sertraline": "failed"}),
     ),
     Scenario(
         "inadequate-duration",
         "Citalopram 20 mg for 4 weeks then a switch: too short",
-        lambda: [patient(), mdd(), *_c(CITALOPRAM_20, start_weeks_ago=40, weeks=4),
-                 *_c(SERTRALINE_100, start_weeks_ago=35, weeks=12),
-                 *_c(FLUOXETINE_20, start_weeks_ago=22, weeks=22, last_status="active"),
-                 blood_pressure(120, 80, days_ago=5)],
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(CITALOPRAM_20, start_weeks_ago=40, weeks=4),
+            *_c(SERTRALINE_100, start_weeks_ago=35, weeks=12),
+            *_c(FLUOXETINE_20, start_weeks_ago=22, weeks=22, last_status="active"),
+            blood_pressure(120, 80, days_ago=5),
+        ],
         Expect("not-a-candidate", 1, {"citalopram": "inadequate-duration", "sertraline": "failed"}),
     ),
     Scenario(
         "trazodone-for-sleep",
         "Trazodone 50 mg at night is not a depression trial and is not a switch",
-        lambda: [*trd_patient(), *_c(TRAZODONE_50, start_weeks_ago=58, weeks=56, last_status="active")],
-        Expect("refer-for-evaluation", 2, {"trazodone": "not-for-depression", "sertraline": "failed"}),
+        lambda: [
+            *trd_patient(),
+            *_c(TRAZODONE_50, start_weeks_ago=58, weeks=56, last_status="active"),
+        ],
+        Expect(
+            "refer-for-evaluation", 2, {"trazodone": "not-for-depression", "sertraline": "failed"}
+        ),
     ),
     Scenario(
         "amitriptyline-for-pain",
         "Amitriptyline 25 mg prescribed for neuropathic pain is not a depression trial",
-        lambda: [patient(), mdd(),
-                 *_c(AMITRIPTYLINE_25, start_weeks_ago=30, weeks=20,
-                     reason={"coding": [{"system": ICD10, "code": "G89.29", "display": "Other chronic pain"}]}),
-                 *_c(SERTRALINE_100, start_weeks_ago=20, weeks=20, last_status="active"),
-                 blood_pressure(120, 80, days_ago=5)],
-        Expect("not-a-candidate", 0, {"amitriptyline": "not-for-depression", "sertraline": "ongoing"}),
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(
+                AMITRIPTYLINE_25,
+                start_weeks_ago=30,
+                weeks=20,
+                reason={
+                    "coding": [{"system": ICD10, "code": "G89.29", "display": "Other chronic pain"}]
+                },
+            ),
+            *_c(SERTRALINE_100, start_weeks_ago=20, weeks=20, last_status="active"),
+            blood_pressure(120, 80, days_ago=5),
+        ],
+        Expect(
+            "not-a-candidate", 0, {"amitriptyline": "not-for-depression", "sertraline": "ongoing"}
+        ),
     ),
     Scenario(
         "phq9-non-response",
         "Second adequate trial ongoing with PHQ-9 22 -> 20 after 10 weeks: failed; severe",
-        lambda: [patient(), mdd(), *_c(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
-                 phq9(22, weeks_ago=26), *_c(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
-                 phq9(20, weeks_ago=2), blood_pressure(118, 76, days_ago=3)],
-        Expect("refer-for-evaluation", 2, {"fluoxetine": "failed", "sertraline": "failed"},
-               reasons={TRD, "severe-depression"}),
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
+            phq9(22, weeks_ago=26),
+            *_c(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
+            phq9(20, weeks_ago=2),
+            blood_pressure(118, 76, days_ago=3),
+        ],
+        Expect(
+            "refer-for-evaluation",
+            2,
+            {"fluoxetine": "failed", "sertraline": "failed"},
+            reasons={TRD, "severe-depression"},
+        ),
     ),
     Scenario(
         "phq9-response",
         "Ongoing adequate trial with PHQ-9 20 -> 6: responding, not failed",
-        lambda: [patient(), mdd(), *_c(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
-                 phq9(20, weeks_ago=26), *_c(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
-                 phq9(6, weeks_ago=2), blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
+            phq9(20, weeks_ago=26),
+            *_c(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
+            phq9(6, weeks_ago=2),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("not-a-candidate", 1, {"fluoxetine": "failed", "sertraline": "ongoing"}),
     ),
     Scenario(
         "statements-ineffective",
         "MedicationStatement-only history, both stopped as ineffective",
-        lambda: [patient(), mdd(),
-                 med_statement("Zoloft 150 mg daily", start_weeks_ago=70, end_weeks_ago=58, dose_mg=150,
-                               status="stopped", status_reason="ineffective"),
-                 med_statement("Lexapro", start_weeks_ago=56, end_weeks_ago=46, dose_mg=20,
-                               status="stopped", status_reason="No response"),
-                 blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            mdd(),
+            med_statement(
+                "Zoloft 150 mg daily",
+                start_weeks_ago=70,
+                end_weeks_ago=58,
+                dose_mg=150,
+                status="stopped",
+                status_reason="ineffective",
+            ),
+            med_statement(
+                "Lexapro",
+                start_weeks_ago=56,
+                end_weeks_ago=46,
+                dose_mg=20,
+                status="stopped",
+                status_reason="No response",
+            ),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("refer-for-evaluation", 2, {"sertraline": "failed", "escitalopram": "failed"}),
     ),
     Scenario(
         "augmentation",
         "Fluoxetine switched, then sertraline augmented with aripiprazole 5 mg",
-        lambda: [patient(), mdd(), *_c(FLUOXETINE_20, start_weeks_ago=50, weeks=12),
-                 *_c(SERTRALINE_100, start_weeks_ago=37, weeks=37, last_status="active"),
-                 *_c(ARIPIPRAZOLE_5, start_weeks_ago=20, weeks=20, last_status="active"),
-                 blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(FLUOXETINE_20, start_weeks_ago=50, weeks=12),
+            *_c(SERTRALINE_100, start_weeks_ago=37, weeks=37, last_status="active"),
+            *_c(ARIPIPRAZOLE_5, start_weeks_ago=20, weeks=20, last_status="active"),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("refer-for-evaluation", 2, {"fluoxetine": "failed", "sertraline": "failed"}),
     ),
     Scenario(
         "contained-medication",
         "Orders reference contained Medications with ingredient strengths",
-        lambda: [patient(), mdd(),
-                 *[med_request("x", weeks_ago=w, supply_days=28,
-                               medication=medication(f"m{w}", "Sertraline Tab", ingredient="sertraline", strength_mg=100))
-                   for w in (60, 56, 52)],
-                 *[med_request("x", weeks_ago=w, supply_days=28,
-                               medication=medication(f"e{w}", "Escitalopram 20 mg tablet", ingredient="escitalopram", strength_mg=20))
-                   for w in (47, 43, 39)],
-                 *_c(VENLAFAXINE_150, start_weeks_ago=35, weeks=35, last_status="active"),
-                 blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            mdd(),
+            *[
+                med_request(
+                    "x",
+                    weeks_ago=w,
+                    supply_days=28,
+                    medication=medication(
+                        f"m{w}", "Sertraline Tab", ingredient="sertraline", strength_mg=100
+                    ),
+                )
+                for w in (60, 56, 52)
+            ],
+            *[
+                med_request(
+                    "x",
+                    weeks_ago=w,
+                    supply_days=28,
+                    medication=medication(
+                        f"e{w}",
+                        "Escitalopram 20 mg tablet",
+                        ingredient="escitalopram",
+                        strength_mg=20,
+                    ),
+                )
+                for w in (47, 43, 39)
+            ],
+            *_c(VENLAFAXINE_150, start_weeks_ago=35, weeks=35, last_status="active"),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("refer-for-evaluation", 2, {"sertraline": "failed", "escitalopram": "failed"}),
     ),
     Scenario(
         "referenced-medication",
         "Orders reference Medication resources (delivered by _include)",
-        lambda: [patient(), mdd(),
-                 medication("med-sert", "sertraline 100 MG Oral Tablet", rxcui="312938"),
-                 medication("med-cit", "citalopram 20 MG Oral Tablet", rxcui="200371"),
-                 *[med_request("x", weeks_ago=w, supply_days=28, medication_ref="Medication/med-sert") for w in (60, 56, 52)],
-                 *[med_request("x", weeks_ago=w, supply_days=28, medication_ref="Medication/med-cit", dose=2) for w in (47, 43, 39)],
-                 *_c(MIRTAZAPINE_30, start_weeks_ago=35, weeks=35, last_status="active"),
-                 blood_pressure(118, 76, days_ago=3)],
-        Expect("refer-for-evaluation", 2, {"sertraline": "failed", "citalopram": "failed", "mirtazapine": "ongoing"}),
+        lambda: [
+            patient(),
+            mdd(),
+            medication("med-sert", "sertraline 100 MG Oral Tablet", rxcui="312938"),
+            medication("med-cit", "citalopram 20 MG Oral Tablet", rxcui="200371"),
+            *[
+                med_request("x", weeks_ago=w, supply_days=28, medication_ref="Medication/med-sert")
+                for w in (60, 56, 52)
+            ],
+            *[
+                med_request(
+                    "x", weeks_ago=w, supply_days=28, medication_ref="Medication/med-cit", dose=2
+                )
+                for w in (47, 43, 39)
+            ],
+            *_c(MIRTAZAPINE_30, start_weeks_ago=35, weeks=35, last_status="active"),
+            blood_pressure(118, 76, days_ago=3),
+        ],
+        Expect(
+            "refer-for-evaluation",
+            2,
+            {"sertraline": "failed", "citalopram": "failed", "mirtazapine": "ongoing"},
+        ),
     ),
     Scenario(
         "unknown-doses",
         "Two text-only antidepressants with no dose, switched: verify doses",
-        lambda: [patient(), mdd(),
-                 *course("Zoloft", start_weeks_ago=60, weeks=12, dose=None),
-                 *course("Celexa", start_weeks_ago=47, weeks=10, dose=None),
-                 *_c(VENLAFAXINE_150, start_weeks_ago=36, weeks=36, last_status="active"),
-                 blood_pressure(118, 76, days_ago=3)],
-        Expect("insufficient-data", 0, {"sertraline": "unknown-dose", "citalopram": "unknown-dose"},
-               indicators=["info"], summary_has="verify"),
+        lambda: [
+            patient(),
+            mdd(),
+            *course("Zoloft", start_weeks_ago=60, weeks=12, dose=None),
+            *course("Celexa", start_weeks_ago=47, weeks=10, dose=None),
+            *_c(VENLAFAXINE_150, start_weeks_ago=36, weeks=36, last_status="active"),
+            blood_pressure(118, 76, days_ago=3),
+        ],
+        Expect(
+            "insufficient-data",
+            0,
+            {"sertraline": "unknown-dose", "citalopram": "unknown-dose"},
+            indicators=["info"],
+            summary_has="verify",
+        ),
     ),
     Scenario(
         "no-depression-diagnosis",
         "Two failed trials but no depressive-disorder diagnosis on record",
         lambda: [patient(), *trd_history()],
-        Expect("insufficient-data", 2, indicators=["info"], gap_has="no active depressive-disorder"),
+        Expect(
+            "insufficient-data", 2, indicators=["info"], gap_has="no active depressive-disorder"
+        ),
     ),
     Scenario(
         "old-trials-outside-episode",
         "Two failed trials more than two years ago are outside the current episode",
-        lambda: [patient(), mdd(), *_c(SERTRALINE_100, start_weeks_ago=200, weeks=12),
-                 *_c(ESCITALOPRAM_20, start_weeks_ago=187, weeks=10),
-                 *_c(FLUOXETINE_20, start_weeks_ago=176, weeks=12),
-                 blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(SERTRALINE_100, start_weeks_ago=200, weeks=12),
+            *_c(ESCITALOPRAM_20, start_weeks_ago=187, weeks=10),
+            *_c(FLUOXETINE_20, start_weeks_ago=176, weeks=12),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("not-a-candidate", 0, indicators=[]),
     ),
-    _ci("psychosis-history",
-        condition("F20.9", "Schizophrenia, unspecified", status="resolved", onset_weeks_ago=500, abated_weeks_ago=400)),
+    _ci(
+        "psychosis-history",
+        condition(
+            "F20.9",
+            "Schizophrenia, unspecified",
+            status="resolved",
+            onset_weeks_ago=500,
+            abated_weeks_ago=400,
+        ),
+    ),
     Scenario(
         "refuted-psychosis-ignored",
         "A refuted schizophrenia diagnosis does not count",
-        lambda: trd_patient(condition("F20.9", "Schizophrenia, unspecified", status="inactive", verification="refuted")),
+        lambda: trd_patient(
+            condition(
+                "F20.9", "Schizophrenia, unspecified", status="inactive", verification="refuted"
+            )
+        ),
         Expect("refer-for-evaluation", 2, contraindications=set()),
     ),
     Scenario(
         "psychotic-depression-history",
         "Past severe depression with psychotic features is a psychosis history",
-        lambda: trd_patient(condition("F33.3", "Major depressive disorder, recurrent, severe with psychotic symptoms",
-                                      status="resolved", onset_weeks_ago=300, abated_weeks_ago=280)),
+        lambda: trd_patient(
+            condition(
+                "F33.3",
+                "Major depressive disorder, recurrent, severe with psychotic symptoms",
+                status="resolved",
+                onset_weeks_ago=300,
+                abated_weeks_ago=280,
+            )
+        ),
         Expect("not-recommended", 2, contraindications={"psychosis-history"}),
     ),
-    _ci("current-mania-or-hypomania", condition("F31.0", "Bipolar disorder, current episode hypomanic", onset_weeks_ago=2)),
+    _ci(
+        "current-mania-or-hypomania",
+        condition("F31.0", "Bipolar disorder, current episode hypomanic", onset_weeks_ago=2),
+    ),
     Scenario(
         "trd-with-uncontrolled-hypertension",
         "Recent blood pressure panels average above 140/90",
-        lambda: [patient(), mdd(), *trd_history()[:-2],
-                 blood_pressure(162, 98, days_ago=3), blood_pressure(158, 96, days_ago=20)],
+        lambda: [
+            patient(),
+            mdd(),
+            *trd_history()[:-2],
+            blood_pressure(162, 98, days_ago=3),
+            blood_pressure(158, 96, days_ago=20),
+        ],
         Expect("not-recommended", 2, contraindications={"uncontrolled-hypertension"}),
     ),
     Scenario(
         "controlled-hypertension-diagnosis",
         "A hypertension diagnosis with normal recent readings is not uncontrolled",
-        lambda: trd_patient(condition("I10", "Essential (primary) hypertension", onset_weeks_ago=300)),
+        lambda: trd_patient(
+            condition("I10", "Essential (primary) hypertension", onset_weeks_ago=300)
+        ),
         Expect("refer-for-evaluation", 2, contraindications=set()),
     ),
-    _ci("serious-heart-disease", condition("I50.22", "Chronic systolic (congestive) heart failure")),
+    _ci(
+        "serious-heart-disease", condition("I50.22", "Chronic systolic (congestive) heart failure")
+    ),
     _ci("aneurysmal-vascular-disease-or-avm", condition("I67.1", "Cerebral aneurysm, nonruptured")),
-    _ci("intracerebral-hemorrhage-history",
-        condition("I69.151", "Hemiplegia following nontraumatic intracerebral hemorrhage", status="inactive")),
+    _ci(
+        "intracerebral-hemorrhage-history",
+        condition(
+            "I69.151",
+            "Hemiplegia following nontraumatic intracerebral hemorrhage",
+            status="inactive",
+        ),
+    ),
     _ci("ketamine-hypersensitivity", allergy("Ketamine", rxcui="6130")),
     Scenario(
         "refuted-ketamine-allergy",
@@ -301,11 +465,23 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "past-pregnancy",
         "A pregnancy 80 weeks ago, resolved, is not current",
-        lambda: trd_patient(condition("Z33.1", "Pregnant state, incidental", status="resolved",
-                                      onset_weeks_ago=80, abated_weeks_ago=50)),
+        lambda: trd_patient(
+            condition(
+                "Z33.1",
+                "Pregnant state, incidental",
+                status="resolved",
+                onset_weeks_ago=80,
+                abated_weeks_ago=50,
+            )
+        ),
         Expect("refer-for-evaluation", 2, contraindications=set()),
     ),
-    _ci("breastfeeding", condition("Z39.1", "Encounter for care and examination of lactating mother", onset_weeks_ago=8)),
+    _ci(
+        "breastfeeding",
+        condition(
+            "Z39.1", "Encounter for care and examination of lactating mother", onset_weeks_ago=8
+        ),
+    ),
     _ci("minor", birth="2010-03-02"),
     Scenario(
         "minor-by-partial-birth-date",
@@ -316,22 +492,36 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "suicidal-ideation-phq9-item9",
         "Depression with PHQ-9 item 9 = 2 this week: refer, warning",
-        lambda: [patient(), mdd(), phq9(14, weeks_ago=1), phq9_item9(2, weeks_ago=1),
-                 blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            mdd(),
+            phq9(14, weeks_ago=1),
+            phq9_item9(2, weeks_ago=1),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("refer-for-evaluation", 0, reasons={"suicidal-ideation"}, indicators=["warning"]),
     ),
     Scenario(
         "severe-depression-code",
         "Severe major depression code, no trials: refer",
-        lambda: [patient(), condition("F32.2", "Major depressive disorder, single episode, severe without psychotic features"),
-                 blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            condition(
+                "F32.2",
+                "Major depressive disorder, single episode, severe without psychotic features",
+            ),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("refer-for-evaluation", 0, reasons={"severe-depression"}),
     ),
     Scenario(
         "bipolar-depression",
         "Bipolar disorder, current episode depressed, moderate",
-        lambda: [patient(), condition("F31.32", "Bipolar disorder, current episode depressed, moderate"),
-                 blood_pressure(118, 76, days_ago=3)],
+        lambda: [
+            patient(),
+            condition("F31.32", "Bipolar disorder, current episode depressed, moderate"),
+            blood_pressure(118, 76, days_ago=3),
+        ],
         Expect("refer-for-evaluation", 0, reasons={"bipolar-depression"}),
     ),
     Scenario(
@@ -349,8 +539,11 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "no-depression-no-drugs",
         "Healthy adult: no card",
-        lambda: [patient(), blood_pressure(118, 76, days_ago=3),
-                 observation("8867-4", "Heart rate", 70, unit="/min")],
+        lambda: [
+            patient(),
+            blood_pressure(118, 76, days_ago=3),
+            observation("8867-4", "Heart rate", 70, unit="/min"),
+        ],
         Expect("not-a-candidate", 0, indicators=[]),
     ),
     Scenario(
@@ -364,9 +557,17 @@ SCENARIOS: list[Scenario] = [
         "order-select-after-trd",
         "Selecting another antidepressant after two failed trials: one card",
         trd_patient,
-        Expect("refer-for-evaluation", 2, indicators=["info"], summary_has="before", has_suggestion=True),
+        Expect(
+            "refer-for-evaluation",
+            2,
+            indicators=["info"],
+            summary_has="before",
+            has_suggestion=True,
+        ),
         service="trd-antidepressant-order",
-        orders=lambda: [draft_order("mirtazapine 30 MG Oral Tablet", rxcui="314111", dose=1, unit="TAB")],
+        orders=lambda: [
+            draft_order("mirtazapine 30 MG Oral Tablet", rxcui="314111", dose=1, unit="TAB")
+        ],
     ),
     Scenario(
         "order-select-not-antidepressant",
@@ -374,16 +575,24 @@ SCENARIOS: list[Scenario] = [
         trd_patient,
         Expect("refer-for-evaluation", 2, indicators=[]),
         service="trd-antidepressant-order",
-        orders=lambda: [draft_order("lisinopril 10 MG Oral Tablet", rxcui="314076", dose=1, unit="TAB")],
+        orders=lambda: [
+            draft_order("lisinopril 10 MG Oral Tablet", rxcui="314076", dose=1, unit="TAB")
+        ],
     ),
     Scenario(
         "order-select-one-failure",
         "Selecting an antidepressant after one failed trial: no card",
-        lambda: [patient(), mdd(), *_c(SERTRALINE_100, start_weeks_ago=30, weeks=12, last_reason="not effective"),
-                 blood_pressure(120, 80, days_ago=5)],
+        lambda: [
+            patient(),
+            mdd(),
+            *_c(SERTRALINE_100, start_weeks_ago=30, weeks=12, last_reason="not effective"),
+            blood_pressure(120, 80, days_ago=5),
+        ],
         Expect("not-a-candidate", 1, {"sertraline": "failed"}, indicators=[]),
         service="trd-antidepressant-order",
-        orders=lambda: [draft_order("escitalopram 10 MG Oral Tablet", rxcui="349332", dose=1, unit="TAB")],
+        orders=lambda: [
+            draft_order("escitalopram 10 MG Oral Tablet", rxcui="349332", dose=1, unit="TAB")
+        ],
     ),
     # order-sign
     Scenario(
@@ -400,7 +609,9 @@ SCENARIOS: list[Scenario] = [
         lambda: [*trd_patient(), body_weight(70, days_ago=7)],
         Expect("refer-for-evaluation", 2, indicators=["warning"], summary_has="dose"),
         service="ketamine-order-safety",
-        orders=lambda: [draft_order("ketamine 50 MG/ML Injectable Solution", dose=60, unit="mg", route=IV_ROUTE)],
+        orders=lambda: [
+            draft_order("ketamine 50 MG/ML Injectable Solution", dose=60, unit="mg", route=IV_ROUTE)
+        ],
     ),
     Scenario(
         "order-sign-ketamine-per-kg-ok",
@@ -408,21 +619,38 @@ SCENARIOS: list[Scenario] = [
         lambda: [*trd_patient(), body_weight(70, days_ago=7)],
         Expect("refer-for-evaluation", 2, indicators=[]),
         service="ketamine-order-safety",
-        orders=lambda: [draft_order("Ketalar 10 mg/mL injection", dose=0.5, unit="mg/kg", route=IV_ROUTE)],
+        orders=lambda: [
+            draft_order("Ketalar 10 mg/mL injection", dose=0.5, unit="mg/kg", route=IV_ROUTE)
+        ],
     ),
     Scenario(
         "order-sign-ketamine-no-weight-no-bp",
         "IV ketamine with no recent BP and no weight: one warning listing both",
         lambda: [patient(), mdd(), *trd_history()[:-2]],
-        Expect("refer-for-evaluation", 2, indicators=["warning"], summary_has="no recent blood pressure (+1 more)"),
+        Expect(
+            "refer-for-evaluation",
+            2,
+            indicators=["warning"],
+            summary_has="no recent blood pressure (+1 more)",
+        ),
         service="ketamine-order-safety",
-        orders=lambda: [draft_order("ketamine 50 MG/ML Injectable Solution", dose=35, unit="mg", route=IV_ROUTE)],
+        orders=lambda: [
+            draft_order("ketamine 50 MG/ML Injectable Solution", dose=35, unit="mg", route=IV_ROUTE)
+        ],
     ),
     Scenario(
         "order-sign-contraindicated",
         "Esketamine for a patient with a schizophrenia history: critical card",
-        lambda: trd_patient(condition("F20.0", "Paranoid schizophrenia", status="resolved", onset_weeks_ago=300)),
-        Expect("not-recommended", 2, contraindications={"psychosis-history"}, indicators=["critical"], has_suggestion=True),
+        lambda: trd_patient(
+            condition("F20.0", "Paranoid schizophrenia", status="resolved", onset_weeks_ago=300)
+        ),
+        Expect(
+            "not-recommended",
+            2,
+            contraindications={"psychosis-history"},
+            indicators=["critical"],
+            has_suggestion=True,
+        ),
         service="ketamine-order-safety",
         orders=lambda: [draft_order("Spravato 28 mg nasal spray", dose=56, unit="mg")],
     ),
@@ -432,7 +660,8 @@ SCENARIOS: list[Scenario] = [
         trd_patient,
         Expect("refer-for-evaluation", 2, indicators=[]),
         service="ketamine-order-safety",
-        orders=lambda: [draft_order(*SERTRALINE_100[:1], rxcui=SERTRALINE_100[1], dose=1, unit="TAB")],
+        orders=lambda: [
+            draft_order(*SERTRALINE_100[:1], rxcui=SERTRALINE_100[1], dose=1, unit="TAB")
+        ],
     ),
 ]
-

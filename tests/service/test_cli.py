@@ -28,7 +28,9 @@ def _free_port() -> int:
         ("no-depression-no-drugs.json", "not-a-candidate", 0),
     ],
 )
-def test_evaluate_example_bundle_json_output(file: str, recommendation: str, failed: int, capsys) -> None:
+def test_evaluate_example_bundle_json_output(
+    file: str, recommendation: str, failed: int, capsys
+) -> None:
     """Verify that `ketamine-cds evaluate --json` assesses an example bundle as expected."""
     assert cli.main(["evaluate", str(EXAMPLES / file), "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
@@ -48,7 +50,9 @@ def test_evaluate_readable_output_lists_trials_and_cards(capsys) -> None:
     [("{not json", "is not JSON"), ('{"a": 1}', "not a FHIR resource")],
     ids=["not-json", "not-fhir"],
 )
-def test_evaluate_bad_file_says_what_is_wrong(tmp_path: Path, content: str, message: str, capsys) -> None:
+def test_evaluate_bad_file_says_what_is_wrong(
+    tmp_path: Path, content: str, message: str, capsys
+) -> None:
     """Verify that a bad input file gives exit code 2 and a message, not a traceback."""
     path = tmp_path / "x.json"
     path.write_text(content)

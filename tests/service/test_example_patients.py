@@ -1,10 +1,10 @@
-"""The shipped example patients (examples/patients) give their documented results, rolled to today."""
+"""The shipped example patients (examples/patients) give their documented results."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,9 @@ INDEX = json.loads((EXAMPLES / "index.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("entry", INDEX, ids=[e["file"] for e in INDEX])
-def test_example_patient_matches_its_expected_result(entry: dict[str, Any], client: TestClient) -> None:
+def test_example_patient_matches_its_expected_result(
+    entry: dict[str, Any], client: TestClient
+) -> None:
     """Verify that each example bundle, with dates rolled forward, gives its expected result."""
     # 20 days: a year-only birth date ("2008") cannot be rolled, so a longer roll would age the
     # partial-birth-date minor out of the scenario it documents.
@@ -31,12 +33,19 @@ def test_example_patient_matches_its_expected_result(entry: dict[str, Any], clie
     service = discovery[entry["service"]]
     context: dict[str, Any] = {"userId": "Practitioner/x", "patientId": entry["patient_id"]}
     if service["hook"] != "patient-view":
-        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
-                                  "entry": [{"resource": d} for d in entry["draft_orders"]]}
+        context["draftOrders"] = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": d} for d in entry["draft_orders"]],
+        }
         if service["hook"] == "order-select":
             context["selections"] = [f"MedicationRequest/{d['id']}" for d in entry["draft_orders"]]
-    body = {"hook": service["hook"], "hookInstance": str(uuid.uuid4()), "context": context,
-            "prefetch": prefetch_from_bundle(bundle, service["prefetch"], context)}
+    body = {
+        "hook": service["hook"],
+        "hookInstance": str(uuid.uuid4()),
+        "context": context,
+        "prefetch": prefetch_from_bundle(bundle, service["prefetch"], context),
+    }
     app_now = roll_dates({"timestamp": NOW.isoformat()}, later)["timestamp"]
     client.app.state.cds.clock = lambda: datetime.fromisoformat(app_now)
     response = client.post(f"/cds-services/{entry['service']}/explain", json=body)
@@ -50,4 +59,6 @@ def test_example_patient_matches_its_expected_result(entry: dict[str, Any], clie
     for ingredient, outcome in expected["trial_outcomes"].items():
         assert outcomes[ingredient] == outcome
     if expected["contraindications"]:
-        assert {c["id"] for c in result["assessment"]["contraindications"]} == set(expected["contraindications"])
+        assert {c["id"] for c in result["assessment"]["contraindications"]} == set(
+            expected["contraindications"]
+        )

@@ -6,8 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,7 +90,13 @@ def token(
     headers: dict[str, Any] | None = None,
     **claims: Any,
 ) -> str:
-    payload: dict[str, Any] = {"iss": iss, "aud": aud, "iat": T0, "exp": T0 + 300, "jti": str(uuid.uuid4())}
+    payload: dict[str, Any] = {
+        "iss": iss,
+        "aud": aud,
+        "iat": T0,
+        "exp": T0 + 300,
+        "jti": str(uuid.uuid4()),
+    }
     payload.update(claims)
     for name in drop:
         payload.pop(name, None)
@@ -124,16 +130,20 @@ def unsigned(alg: str = "none") -> str:
 
 @pytest.fixture
 def ehr(keys: Keys) -> Iterator[respx.MockRouter]:
-    """FHIR servers and the JWKS endpoint; every hostile test asserts the FHIR routes were not hit."""
+    """FHIR servers and the JWKS endpoint (hostile tests assert the FHIR routes were not hit)."""
     resources = [patient(), mdd()]
     with respx.mock(assert_all_called=False) as router:
         for base in (FHIR_A, FHIR_B):
             router.get(f"{base}/Patient/p1", name=f"patient-{base}").mock(
                 return_value=httpx.Response(200, json=resources[0])
             )
-            router.get(url__regex=rf"{base}/(Condition|MedicationRequest|MedicationStatement|Observation|AllergyIntolerance)\?.*",
-                       name=f"search-{base}").mock(
-                return_value=httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+            router.get(
+                url__regex=rf"{base}/(Condition|MedicationRequest|MedicationStatement|Observation|AllergyIntolerance)\?.*",
+                name=f"search-{base}",
+            ).mock(
+                return_value=httpx.Response(
+                    200, json={"resourceType": "Bundle", "type": "searchset", "entry": []}
+                )
             )
         router.get(JWKS_B, name="jwks-b").mock(return_value=httpx.Response(200, json=keys.jwks_b))
         yield router
@@ -158,17 +168,29 @@ def _body(fhir_server: str = FHIR_A) -> dict[str, Any]:
     return hook_request("trd-ketamine-screen", [], mode="fetch", fhir_server=fhir_server)
 
 
-def _post(client: TestClient, bearer: str | None, body: Any = None, path: str = "/cds-services/trd-ketamine-screen", **kw: Any) -> httpx.Response:
+def _post(
+    client: TestClient,
+    bearer: str | None,
+    body: Any = None,
+    path: str = "/cds-services/trd-ketamine-screen",
+    **kw: Any,
+) -> httpx.Response:
     headers = dict(kw.pop("headers", {}))
     if bearer is not None:
         headers["Authorization"] = f"Bearer {bearer}"
     if isinstance(body, (bytes, str)):
-        return client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+        return client.post(
+            path, content=body, headers={**headers, "Content-Type": "application/json"}
+        )
     return client.post(path, json=body if body is not None else _body(), headers=headers)
 
 
 def _fhir_requests(router: respx.MockRouter) -> int:
-    return sum(r.call_count for r in router.routes if r.name and (r.name.startswith("patient-") or r.name.startswith("search-")))
+    return sum(
+        r.call_count
+        for r in router.routes
+        if r.name and (r.name.startswith("patient-") or r.name.startswith("search-"))
+    )
 
 
 HOSTILE: list[tuple[str, Callable[[Keys], str | None], int]] = [
@@ -185,7 +207,11 @@ HOSTILE: list[tuple[str, Callable[[Keys], str | None], int]] = [
     ("hs256-with-public-key", lambda k: hs256_with_public_key(k), 401),
     ("rs256-not-allowed", lambda k: token(k.rsa, alg="RS256", kid="r1"), 401),
     ("es384-header-with-p256-key", lambda k: token(k.p256, alg="ES256", kid="a1"), 401),
-    ("jku-not-on-allow-list", lambda k: token(k.a, headers={"jku": "https://evil.example/jwks"}), 401),
+    (
+        "jku-not-on-allow-list",
+        lambda k: token(k.a, headers={"jku": "https://evil.example/jwks"}),
+        401,
+    ),
     ("kid-unknown", lambda k: token(k.a, kid="zz"), 401),
     ("typ-not-jwt", lambda k: token(k.a, headers={"typ": "at+jwt"}), 401),
     ("missing-exp", lambda k: token(k.a, drop=("exp",)), 401),
@@ -201,7 +227,7 @@ HOSTILE: list[tuple[str, Callable[[Keys], str | None], int]] = [
 def test_jwt_hostile_token_rejected_without_fhir_request(
     case: str, make_token: Callable[[Keys], str | None], status: int, keys: Keys, app_client, ehr
 ) -> None:
-    """Verify that each hostile token gets its exact status, an OperationOutcome, and no FHIR call."""
+    """Verify that each hostile token gets its exact status, an OperationOutcome, no FHIR call."""
     client = app_client()
     response = _post(client, make_token(keys))
     assert response.status_code == status, response.text
@@ -253,18 +279,26 @@ def test_jwt_fhir_server_of_another_client_forbidden(keys: Keys, app_client, ehr
     assert _fhir_requests(ehr) == 0
 
 
-def test_jwt_jwks_url_fetched_cached_and_refreshed_once_for_unknown_kid(keys: Keys, app_client, ehr) -> None:
+def test_jwt_jwks_url_fetched_cached_and_refreshed_once_for_unknown_kid(
+    keys: Keys, app_client, ehr
+) -> None:
     """Verify that client B's JWKS is fetched once, and an unknown kid refreshes it at most once."""
     client = app_client(jwks_refresh_interval_seconds=0.3)
     assert _post(client, token(keys.b, iss=ISS_B, kid="b1"), body=_body(FHIR_B)).status_code == 200
     assert _post(client, token(keys.b, iss=ISS_B, kid="b1"), body=_body(FHIR_B)).status_code == 200
     assert ehr.routes["jwks-b"].call_count == 1
     for _ in range(3):  # within the refresh interval of the first fetch: no refresh
-        assert _post(client, token(keys.b, iss=ISS_B, kid="nope"), body=_body(FHIR_B)).status_code == 401
+        assert (
+            _post(client, token(keys.b, iss=ISS_B, kid="nope"), body=_body(FHIR_B)).status_code
+            == 401
+        )
     assert ehr.routes["jwks-b"].call_count == 1
     time.sleep(0.35)
     for _ in range(3):  # one refresh, then rate-limited again
-        assert _post(client, token(keys.b, iss=ISS_B, kid="nope"), body=_body(FHIR_B)).status_code == 401
+        assert (
+            _post(client, token(keys.b, iss=ISS_B, kid="nope"), body=_body(FHIR_B)).status_code
+            == 401
+        )
     assert ehr.routes["jwks-b"].call_count == 2
 
 
@@ -285,8 +319,13 @@ def test_jwt_jku_on_allow_list_is_used(keys: Keys, app_client, ehr) -> None:
 
 def test_jwt_unlisted_jku_never_fetched(keys: Keys, app_client, ehr) -> None:
     """Verify that a jku off the allow-list is refused without any request to it."""
-    evil = ehr.get("https://evil.example/jwks", name="evil").mock(return_value=httpx.Response(200, json=keys.jwks_a))
-    assert _post(app_client(), token(keys.a, headers={"jku": "https://evil.example/jwks"})).status_code == 401
+    evil = ehr.get("https://evil.example/jwks", name="evil").mock(
+        return_value=httpx.Response(200, json=keys.jwks_a)
+    )
+    assert (
+        _post(app_client(), token(keys.a, headers={"jku": "https://evil.example/jwks"})).status_code
+        == 401
+    )
     assert evil.call_count == 0
 
 
@@ -307,10 +346,17 @@ def test_jwt_next_link_to_other_host_not_followed(keys: Keys, app_client, ehr) -
     other = ehr.get(url__startswith="https://evil.example/", name="evil-host").mock(
         return_value=httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
     )
-    ehr.routes["search-https://ehr-a.example/fhir"].mock(return_value=httpx.Response(200, json={
-        "resourceType": "Bundle", "type": "searchset", "entry": [],
-        "link": [{"relation": "next", "url": "https://evil.example/fhir/Condition?page=2"}],
-    }))
+    ehr.routes["search-https://ehr-a.example/fhir"].mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [],
+                "link": [{"relation": "next", "url": "https://evil.example/fhir/Condition?page=2"}],
+            },
+        )
+    )
     response = _post(app_client(), token(keys.a))
     assert response.status_code == 200
     assert other.call_count == 0
@@ -322,7 +368,9 @@ def test_jwt_redirect_to_other_host_not_followed(keys: Keys, app_client, ehr) ->
         return_value=httpx.Response(200, json={"resourceType": "Patient", "id": "p1"})
     )
     ehr.routes["patient-https://ehr-a.example/fhir"].mock(
-        return_value=httpx.Response(302, headers={"Location": "https://evil.example/fhir/Patient/p1"})
+        return_value=httpx.Response(
+            302, headers={"Location": "https://evil.example/fhir/Patient/p1"}
+        )
     )
     response = _post(app_client(), token(keys.a))
     assert response.status_code == 412
@@ -334,10 +382,24 @@ def test_jwt_explain_and_feedback_require_token(endpoint: str, keys: Keys, app_c
     """Verify that explain and feedback need a JWT, accepting their own URL as aud."""
     client = app_client()
     path = f"/cds-services/trd-ketamine-screen/{endpoint}"
-    body: Any = _body() if endpoint == "explain" else {"feedback": [{
-        "card": str(uuid.uuid4()), "outcome": "overridden", "outcomeTimestamp": "2026-11-27T10:00:00Z"}]}
+    body: Any = (
+        _body()
+        if endpoint == "explain"
+        else {
+            "feedback": [
+                {
+                    "card": str(uuid.uuid4()),
+                    "outcome": "overridden",
+                    "outcomeTimestamp": "2026-11-27T10:00:00Z",
+                }
+            ]
+        }
+    )
     assert _post(client, None, body=body, path=path).status_code == 401
-    assert _post(client, token(keys.a, aud=f"{AUD}/{endpoint}"), body=body, path=path).status_code == 200
+    assert (
+        _post(client, token(keys.a, aud=f"{AUD}/{endpoint}"), body=body, path=path).status_code
+        == 200
+    )
 
 
 def test_jwt_discovery_stays_public(keys: Keys, app_client) -> None:
@@ -360,7 +422,10 @@ def test_jwt_cors_preflight_needs_no_token(keys: Keys, app_client) -> None:
     assert response.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"
     assert "authorization" in response.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-credentials" not in response.headers
-    other = client.options("/cds-services", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    other = client.options(
+        "/cds-services",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
     assert other.headers.get("access-control-allow-origin") != "https://evil.example"
 
 
@@ -381,14 +446,19 @@ def test_jwt_tokens_never_logged(keys: Keys, app_client, caplog) -> None:
     [
         ({"trusted_clients": "not json"}, "KETAMINE_CDS_TRUSTED_CLIENTS"),
         ({"trusted_clients": '[{"iss": "x"}]'}, "KETAMINE_CDS_TRUSTED_CLIENTS"),
-        ({"trusted_clients": '[{"iss": "x", "jwks_url": "ftp://x"}]'}, "KETAMINE_CDS_TRUSTED_CLIENTS"),
+        (
+            {"trusted_clients": '[{"iss": "x", "jwks_url": "ftp://x"}]'},
+            "KETAMINE_CDS_TRUSTED_CLIENTS",
+        ),
         ({"public_base_url": None}, "KETAMINE_CDS_PUBLIC_BASE_URL"),
         ({"jwt_algorithms": "ES384,HS256"}, "KETAMINE_CDS_JWT_ALGORITHMS"),
         ({"jwt_algorithms": "none"}, "KETAMINE_CDS_JWT_ALGORITHMS"),
     ],
     ids=["not-json", "no-key-source", "bad-url", "no-base-url", "hmac", "none"],
 )
-def test_settings_invalid_trust_configuration_names_setting(overrides: dict[str, Any], setting: str, keys: Keys) -> None:
+def test_settings_invalid_trust_configuration_names_setting(
+    overrides: dict[str, Any], setting: str, keys: Keys
+) -> None:
     """Verify that the service refuses invalid trust configuration, naming the setting."""
     with pytest.raises(ValueError, match=setting):
         _settings(keys, **overrides)
@@ -407,17 +477,28 @@ def _example() -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("at", "accepted"), [("now", False), ("iat", True)], ids=["today-expired", "at-its-iat"])
+@pytest.mark.parametrize(
+    ("at", "accepted"), [("now", False), ("iat", True)], ids=["today-expired", "at-its-iat"]
+)
 async def test_jwt_official_example_token_expired_today(at: str, accepted: bool) -> None:
-    """Verify that the spec's example JWT verifies against its key but is rejected as expired today."""
+    """Verify that the spec's example JWT verifies against its key but is expired today."""
     compact, jwks, payload = _example()
     settings = Settings(
-        trusted_clients=json.dumps([{"iss": payload["iss"], "jwks": jwks,
-                                     "jku_allowlist": ["https://fhir-ehr.example.com/jwk_uri"]}]),
+        trusted_clients=json.dumps(
+            [
+                {
+                    "iss": payload["iss"],
+                    "jwks": jwks,
+                    "jku_allowlist": ["https://fhir-ehr.example.com/jwk_uri"],
+                }
+            ]
+        ),
         public_base_url="https://cds.example.org",
     )
     when = float(payload["iat"] + 10) if at == "iat" else NOW.timestamp()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=jwks))) as http:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json=jwks))
+    ) as http:
         verifier = Verifier(settings, http, lambda: when)
         if accepted:
             caller = await verifier.verify(f"Bearer {compact}", (payload["aud"],))
@@ -450,15 +531,29 @@ def test_jwt_round_trip_with_cli_keys_and_token(tmp_path: Path, ehr, capsys) -> 
     )
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
         capsys.readouterr()
-        base_args = ["token", "--iss", ISS_A, "--aud", AUD, "--key", str(tmp_path / "private-jwk.json")]
+        base_args = [
+            "token",
+            "--iss",
+            ISS_A,
+            "--aud",
+            AUD,
+            "--key",
+            str(tmp_path / "private-jwk.json"),
+        ]
         assert cli.main(base_args) == 0
         minted = capsys.readouterr().out.strip()
         # The CLI stamps iat/exp from the real clock; the service's clock is frozen at NOW.
         private = json.loads((tmp_path / "private-jwk.json").read_text())
         minted = mint_token(private, iss=ISS_A, aud=AUD, now=NOW.timestamp())
         assert _post(client, minted).status_code == 200
-        for claim, value in [("iss", "https://x.example"), ("aud", f"{BASE}/cds-services/x"),
-                             ("exp", T0 + 9999), ("iat", T0 - 5), ("jti", "other"), ("tenant", "t2")]:
+        for claim, value in [
+            ("iss", "https://x.example"),
+            ("aud", f"{BASE}/cds-services/x"),
+            ("exp", T0 + 9999),
+            ("iat", T0 - 5),
+            ("jti", "other"),
+            ("tenant", "t2"),
+        ]:
             fresh = mint_token(private, iss=ISS_A, aud=AUD, now=NOW.timestamp())
             assert _post(client, _tamper(fresh, claim, value)).status_code == 401, claim
 

@@ -35,9 +35,11 @@ def _check(scenario: Scenario, body: dict[str, Any]) -> None:
         assert {c["id"] for c in assessment["contraindications"]} == expect.contraindications
     if expect.reasons is not None:
         assert set(assessment["candidate_reasons"]) == expect.reasons
-    if expect.indicators is not None and (expect.indicators or scenario.expect.recommendation in (
-        "not-a-candidate",
-    ) or scenario.service != "trd-ketamine-screen"):
+    if expect.indicators is not None and (
+        expect.indicators
+        or scenario.expect.recommendation in ("not-a-candidate",)
+        or scenario.service != "trd-ketamine-screen"
+    ):
         assert [c["indicator"] for c in cards] == expect.indicators, cards
     if expect.summary_has:
         assert any(expect.summary_has in c["summary"] for c in cards), [c["summary"] for c in cards]
@@ -47,7 +49,9 @@ def _check(scenario: Scenario, body: dict[str, Any]) -> None:
         assert bool(cards and cards[0].get("suggestions")) == expect.has_suggestion
 
 
-def _request(scenario: Scenario, resources: list[dict[str, Any]], mode: str, knowledge: Any) -> dict[str, Any]:
+def _request(
+    scenario: Scenario, resources: list[dict[str, Any]], mode: str, knowledge: Any
+) -> dict[str, Any]:
     return hook_request(
         scenario.service,
         resources,
@@ -58,7 +62,9 @@ def _request(scenario: Scenario, resources: list[dict[str, Any]], mode: str, kno
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
-def test_scenario_with_full_prefetch(scenario: Scenario, client: TestClient, knowledge: Any) -> None:
+def test_scenario_with_full_prefetch(
+    scenario: Scenario, client: TestClient, knowledge: Any
+) -> None:
     """Verify that each scenario gets its expected assessment and cards from prefetched data."""
     body = _request(scenario, scenario.build(), "prefetch", knowledge)
     response = client.post(f"/cds-services/{scenario.service}/explain", json=body)
@@ -76,7 +82,10 @@ def test_scenario_without_prefetch_matches_prefetch(
     ehr = fake_ehr(resources, page_size=2)
     no_prefetch = hook_request(scenario.service, resources, mode="fetch", draft_orders=orders)
     with_prefetch = hook_request(
-        scenario.service, resources, mode="prefetch", draft_orders=orders,
+        scenario.service,
+        resources,
+        mode="prefetch",
+        draft_orders=orders,
         observation_codes=_observation_codes(knowledge),
     )
     fetched = client.post(f"/cds-services/{scenario.service}/explain", json=no_prefetch)

@@ -24,11 +24,18 @@ def test_knowledge_files_load_with_version(knowledge) -> None:
 
 
 def test_knowledge_files_match_build_script() -> None:
-    """Verify that the committed knowledge files are exactly what scripts/build_knowledge.py makes."""
+    """Verify that the committed knowledge files are what scripts/build_knowledge.py makes."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_knowledge.py"), "--check",
-         "--shared", str(shared_dir())],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_knowledge.py"),
+            "--check",
+            "--shared",
+            str(shared_dir()),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -38,12 +45,18 @@ def test_knowledge_files_match_build_script() -> None:
     [
         ("policy.json", lambda d: d["thresholds"].pop("min_adequate_weeks"), "lacks thresholds"),
         ("codes.json", lambda d: d["lists"].pop("psychosis"), "lacks code lists"),
-        ("drugs.json", lambda d: d["ingredients"][0].update(dose_source="NOPE"), "undefined source tags"),
+        (
+            "drugs.json",
+            lambda d: d["ingredients"][0].update(dose_source="NOPE"),
+            "undefined source tags",
+        ),
         ("policy.json", lambda d: d.update(version="x"), "policy.json is invalid"),
     ],
     ids=["missing-threshold", "missing-code-list", "undefined-source-tag", "bad-schema"],
 )
-def test_load_knowledge_bad_file_names_the_problem(tmp_path: Path, file: str, mutate, message: str) -> None:
+def test_load_knowledge_bad_file_names_the_problem(
+    tmp_path: Path, file: str, mutate, message: str
+) -> None:
     """Verify that a broken knowledge file stops start-up with a message naming the problem."""
     for name in ("drugs.json", "codes.json", "policy.json"):
         data = json.loads((KNOWLEDGE / name).read_text())

@@ -1,0 +1,121 @@
+"""Required code bindings that fhir.resources does not enforce, for the fields the rules read.
+
+fhir.resources checks structure and types but not required value-set bindings, so
+``Observation.status: "bogus"`` validates. A resource whose status code is not one of its FHIR R4
+values is malformed: it is skipped and reported like any other malformed resource.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+
+STATUS_CODES: dict[str, dict[str, frozenset[str]]] = {
+    "Observation": {
+        "status": frozenset(
+            {
+                "registered",
+                "preliminary",
+                "final",
+                "amended",
+                "corrected",
+                "cancelled",
+                "entered-in-error",
+                "unknown",
+            }
+        ),
+    },
+    "MedicationRequest": {
+        "status": frozenset(
+            {
+                "active",
+                "on-hold",
+                "cancelled",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "draft",
+                "unknown",
+            }
+        ),
+        "intent": frozenset(
+            {
+                "proposal",
+                "plan",
+                "order",
+                "original-order",
+                "reflex-order",
+                "filler-order",
+                "instance-order",
+                "option",
+            }
+        ),
+    },
+    "MedicationStatement": {
+        "status": frozenset(
+            {
+                "active",
+                "completed",
+                "entered-in-error",
+                "intended",
+                "stopped",
+                "on-hold",
+                "unknown",
+                "not-taken",
+            }
+        ),
+    },
+}
+"""FHIR R4 required bindings of primitive code fields."""
+
+CONCEPT_CODES: dict[str, dict[str, tuple[str, frozenset[str]]]] = {
+    "Condition": {
+        "clinicalStatus": (
+            CONDITION_CLINICAL,
+            frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"}),
+        ),
+        "verificationStatus": (
+            CONDITION_VERIFICATION,
+            frozenset(
+                {
+                    "unconfirmed",
+                    "provisional",
+                    "differential",
+                    "confirmed",
+                    "refuted",
+                    "entered-in-error",
+                }
+            ),
+        ),
+    },
+    "AllergyIntolerance": {
+        "clinicalStatus": (ALLERGY_CLINICAL, frozenset({"active", "inactive", "resolved"})),
+        "verificationStatus": (
+            ALLERGY_VERIFICATION,
+            frozenset({"unconfirmed", "confirmed", "refuted", "entered-in-error"}),
+        ),
+    },
+}
+"""FHIR R4 required bindings of status CodeableConcepts (codings in the HL7 system)."""
+
+
+def bindings_ok(resource: dict[str, Any]) -> bool:
+    """Whether the status codes the rules rely on are legal FHIR R4 values."""
+    resource_type = resource.get("resourceType")
+    for field, allowed in STATUS_CODES.get(str(resource_type), {}).items():
+        value = resource.get(field)
+        if value is not None and value not in allowed:
+            return False
+    for field, (system, codes) in CONCEPT_CODES.get(str(resource_type), {}).items():
+        value = resource.get(field)
+        if not isinstance(value, dict):
+            continue
+        for coding in value.get("coding") or []:
+            if isinstance(coding, dict) and coding.get("system") in (system, None):
+                if coding.get("code") not in codes:
+                    return False
+    return True
