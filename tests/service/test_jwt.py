@@ -541,11 +541,9 @@ def test_jwt_round_trip_with_cli_keys_and_token(tmp_path: Path, ehr, capsys) -> 
             str(tmp_path / "private-jwk.json"),
         ]
         assert cli.main(base_args) == 0
-        minted = capsys.readouterr().out.strip()
-        # The CLI stamps iat/exp from the real clock; the service's clock is frozen at NOW.
-        private = json.loads((tmp_path / "private-jwk.json").read_text())
-        minted = mint_token(private, iss=ISS_A, aud=AUD, now=NOW.timestamp())
+        minted = capsys.readouterr().out.strip()  # time is frozen at NOW for CLI and service
         assert _post(client, minted).status_code == 200
+        private = json.loads((tmp_path / "private-jwk.json").read_text())
         for claim, value in [
             ("iss", "https://x.example"),
             ("aud", f"{BASE}/cds-services/x"),
