@@ -92,6 +92,9 @@ class MedicationFact:
     end: datetime | None
     supply_days: float | None
     dose_value: float | None
+    """The largest single administration, in ``dose_unit`` (mg when the unit is a mass)."""
+    daily_dose_value: float | None
+    """Dose x frequency added over concurrent lines (same ``sequence``), the largest step."""
     dose_unit: str | None
     dose_per_kg: bool
     doses_per_day: float | None
@@ -134,6 +137,7 @@ class PatientFact:
     birth_precision: BirthPrecision | None
     gender: str | None
     deceased: bool
+    deceased_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,11 +197,11 @@ class _Dosage:
         if not by_sequence or len(units) != 1:
             return
         self.unit = units.pop()
+        self.dose_value = max(v for lines in by_sequence.values() for v, _ in lines)
         best: float | None = None
         for lines in by_sequence.values():
-            first_value = lines[0][0]
-            if self.dose_value is None or first_value > self.dose_value:
-                self.dose_value = first_value
+            # Lines with the same sequence are taken together (split doses); different
+            # sequences are successive steps (titration): the highest step's daily total counts.
             if any(per_day is None for _, per_day in lines):
                 continue
             daily = sum(v * (p or 0.0) for v, p in lines)
@@ -320,6 +320,7 @@ def map_medication(
         end=end,
         supply_days=supply,
         dose_value=dosage.dose_value,
+        daily_dose_value=dosage.daily_value,
         dose_unit=dosage.unit,
         dose_per_kg=dosage.per_kg,
         doses_per_day=dosage.doses_per_day,
@@ -332,10 +333,10 @@ def map_medication(
 
 def daily_amount(fact: MedicationFact, default_doses_per_day: float) -> float | None:
     """The daily amount in the fact's dose unit, applying a default frequency if none is given."""
+    if fact.daily_dose_value is not None:
+        return fact.daily_dose_value
     if fact.dose_value is None:
         return None
-    if fact.doses_per_day is not None:
-        return fact.dose_value * fact.doses_per_day
     return fact.dose_value * default_doses_per_day
 
 
@@ -346,9 +347,9 @@ def _supply_days(dispense: dict[str, Any], dosage: _Dosage) -> float | None:
     if days is not None:
         return days * fills
     quantity, unit = quantity_value(dispense.get("quantity"))
-    if quantity is None or dosage.dose_value is None or not dosage.doses_per_day:
+    if quantity is None or not dosage.daily_value:
         return None
     _, normalised, _ = normalise_dose_unit(unit)
     if normalised != dosage.unit:
         return None
-    return quantity / (dosage.dose_value * dosage.doses_per_day) * fills
+    return quantity / dosage.daily_value * fills

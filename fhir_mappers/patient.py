@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir_mappers.dates import parse_birth_date
+from fhir_mappers.dates import parse_birth_date, parse_start
 from fhir_mappers.facts import PatientFact
 from fhir_mappers.parse import resource_ref
 
@@ -19,4 +19,5 @@ def map_patient(resource: dict[str, Any]) -> PatientFact:
         birth_precision=precision,
         gender=gender if isinstance(gender, str) else None,
         deceased=deceased,
+        deceased_at=parse_start(resource.get("deceasedDateTime")),
     )

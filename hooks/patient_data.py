@@ -21,7 +21,14 @@ REQUIRED_KEYS = frozenset({"patient", "conditions", "medicationRequests"})
 
 
 def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
-    """The templates every service of ours declares (restricted query subset, checklist 39)."""
+    """The templates every service of ours declares.
+
+    They keep to the 2.0.1 restricted query subset (checklist item 39: reads, type searches,
+    patient references, token parameters) with one deliberate exception: the medication searches
+    add ``_include=...:medication`` so that products given by reference arrive in the same Bundle.
+    The subset is only RECOMMENDED; an EHR that cannot run ``_include`` may omit the key and the
+    service then runs the same query itself.
+    """
     loinc = sorted(
         {
             code

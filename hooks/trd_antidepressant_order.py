@@ -34,6 +34,9 @@ def evaluate(hook_input: HookInput) -> HookResult:
         for order in orders
         for name in (i.name for i in order.ingredients)
         if knowledge.ingredients[name].role == "antidepressant"
+        # Ingredients without an adequate-dose reference (dextromethorphan in cough syrups and
+        # Auvelity) form no trial, so ordering them is not "a further antidepressant trial".
+        and knowledge.ingredients[name].min_daily_dose_mg is not None
     ]
     extra = {"selected_antidepressants": antidepressants, "order_gaps": gaps}
     threshold = int(knowledge.threshold("trd_min_failed_trials"))

@@ -57,7 +57,10 @@ def assess(
     gaps: list[str] = list(facts.gaps)
     phq9 = _observations(facts, "phq9-total", knowledge)
     item9 = _observations(facts, "phq9-item9", knowledge)
-    exposure_list, exposure_gaps = exposures(facts.medications, now=now, knowledge=knowledge)
+    deceased_at = facts.patient.deceased_at if facts.patient is not None else None
+    exposure_list, exposure_gaps = exposures(
+        facts.medications, now=now, knowledge=knowledge, deceased_at=deceased_at
+    )
     gaps += exposure_gaps
     trials, trial_gaps = build_trials(
         exposure_list, phq9, now=now, knowledge=knowledge, lookback_weeks=lookback_weeks

@@ -144,13 +144,26 @@ def _reason_use(fact: MedicationFact, knowledge: Knowledge) -> str | None:
     return None
 
 
+STALE_ACTIVE_WEEKS = 52
+"""An "active" order with no end or supply older than this is reported as a data gap (DESIGN)."""
+
+
 def exposures(
-    facts: tuple[MedicationFact, ...], *, now: datetime, knowledge: Knowledge
+    facts: tuple[MedicationFact, ...],
+    *,
+    now: datetime,
+    knowledge: Knowledge,
+    deceased_at: datetime | None = None,
 ) -> tuple[list[Exposure], list[str]]:
-    """Exposures of every known ingredient, and data gaps for records that cannot be placed."""
+    """Exposures of every known ingredient, and data gaps for records that cannot be placed.
+
+    Nothing is taken after the date of death; "now" is the end of anything still running.
+    """
     out: list[Exposure] = []
     gaps: list[str] = []
     default_days = knowledge.threshold("default_supply_days")
+    if deceased_at is not None and deceased_at < now:
+        now = deceased_at
     for fact in facts:
         if fact.status in SKIPPED_STATUSES or fact.intent == "proposal":
             continue
@@ -169,6 +182,11 @@ def exposures(
         elif fact.status == "active":
             end = now
             ongoing = True
+            if fact.start < now - timedelta(weeks=STALE_ACTIVE_WEEKS):
+                gaps.append(
+                    f"{fact.ref}: active since {fact.start.date().isoformat()} with no end or "
+                    "supply; taken as still taken, verify"
+                )
         else:
             end = fact.start + timedelta(days=default_days)
         if end >= now or (fact.status == "active" and end >= now - timedelta(days=default_days)):
