@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_EXTRA_COMMANDS: tuple[str, ...] = ("service.keys_cli",)
+_EXTRA_COMMANDS: tuple[str, ...] = ("service.keys_cli", "service.integration_cli")
 """Modules that add subcommands with ``register(subparsers)``."""
 
 

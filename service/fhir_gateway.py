@@ -89,6 +89,8 @@ class FetchResult:
     truncated: bool = False
     pages: int = 0
     slowest_ms: float = 0.0
+    total: int | None = None
+    """``Bundle.total`` of the first page, when the server sends it."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,6 +196,9 @@ class FhirGateway:
         self, bundle: dict[str, Any], result: FetchResult, resource_type: str
     ) -> None:
         page: dict[str, Any] | None = bundle
+        total = bundle.get("total")
+        if isinstance(total, int) and not isinstance(total, bool):
+            result.total = total
         while page is not None:
             result.resources.extend(entry_resources(page))
             next_url = next_link(page)

@@ -45,7 +45,7 @@ def _is_failure(value: dict[str, Any]) -> bool:
     if value.get("resourceType") == "Bundle":
         entries = value.get("entry")
         if isinstance(entries, list) and entries:
-            resources = [e.get("resource") for e in entries if isinstance(e, dict)]
+            resources = (e.get("resource") for e in entries if isinstance(e, dict))
             return all(
                 isinstance(r, dict)
                 and r.get("resourceType") == "OperationOutcome"
@@ -132,7 +132,9 @@ def _take(gathered: Gathered, key: str, result: FetchResult) -> None:
     gathered.fetched.append(key)
     gathered.slowest_query_ms = max(gathered.slowest_query_ms, result.slowest_ms)
     if result.truncated:
+        of_total = f" of {result.total}" if result.total is not None else ""
         gathered.gaps.append(
-            f"{key}: results truncated after {result.pages} pages; older records not checked"
+            f"{key}: results truncated after {result.pages} pages ({len(result.resources)}"
+            f"{of_total} records read); the rest were not checked, whatever their dates"
         )
     gathered.gaps.extend(f"{key}: {note}" for note in result.notes)

@@ -79,7 +79,7 @@ def assess(
     if depression or bipolar_depressed:
         if failed >= threshold:
             reasons["treatment-resistant-depression"] = tuple(
-                ref for t in trials if t.outcome == "failed" for ref in t.evidence
+                dict.fromkeys(ref for t in trials if t.outcome == "failed" for ref in t.evidence)
             )
         si = matching(active, knowledge.code_list("suicidal-ideation"))
         latest_item9 = _latest_within(item9, now, knowledge.threshold("phq9_item9_recent_days"))

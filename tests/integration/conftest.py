@@ -1,0 +1,61 @@
+"""Real FHIR R4 servers for the integration tests, started and stopped by the tests themselves.
+
+The server is Medplum's in-memory FHIR server (``integration/medplum``, installed by
+``scripts/test``). Without Node.js these tests fail, never skip: the message says what to install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC
+
+import pytest
+
+from integration.fhir_server import FhirServerError, FhirTestServer, medplum_server
+from service import integration_cli
+from tests.factories import NOW
+from tests.integration.real_data import RealData
+
+SCENARIO_PAGE_SIZE = 10
+"""Small pages, so that the scenario patients with monthly renewals page (HAPI's default is 20)."""
+TODAY = NOW.astimezone(UTC).date()
+
+
+@contextlib.contextmanager
+def started(page_size: int) -> Iterator[FhirTestServer]:
+    """A server for one session; a missing Node.js or package fails the test, with what to do."""
+    try:
+        with medplum_server(page_size=page_size) as server:
+            yield server
+    except FhirServerError as exc:
+        pytest.fail(f"cannot start the FHIR test server: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def fhir_server() -> Iterator[FhirTestServer]:
+    """A Medplum server holding the 50 scenario patients (see ``seeded``)."""
+    with started(SCENARIO_PAGE_SIZE) as server:
+        yield server
+
+
+async def _seed(base_url: str) -> list[integration_cli.SeedResult]:
+    async with integration_cli.fhir_client(None) as fhir:
+        return await integration_cli.seed(
+            fhir, base_url, integration_cli.scenario_index(), today=TODAY
+        )
+
+
+@pytest.fixture(scope="session")
+def seeded(fhir_server: FhirTestServer) -> list[integration_cli.SeedResult]:
+    """The scenario patients, loaded the way ``ketamine-cds seed`` loads them."""
+    return asyncio.run(_seed(fhir_server.base_url))
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Iterator[RealData]:
+    """The shared third-party data, one server per group, loaded on first use."""
+    with contextlib.ExitStack() as stack:
+        data = RealData(stack, started)
+        yield data
