@@ -35,6 +35,24 @@ def concept(value: Any) -> Concept:
     return Concept(tuple(codings), text)
 
 
+def coding_pairs(value: Any) -> list[tuple[str | None, str | None]]:
+    """The (system, code) of each coding of a CodeableConcept, normalised exactly as ``concept``
+    does, without building a ``Concept`` (the cheap pre-validation filters use it)."""
+    if not isinstance(value, dict):
+        return []
+    raw = value.get("coding")
+    if not isinstance(raw, list):
+        return []
+    pairs: list[tuple[str | None, str | None]] = []
+    for item in raw:
+        if isinstance(item, dict):
+            code = item.get("code")
+            pairs.append(
+                (_str(item.get("system")), _str(code) if not isinstance(code, int) else str(code))
+            )
+    return pairs
+
+
 def concepts(value: Any) -> tuple[Concept, ...]:
     """A list of CodeableConcepts."""
     if not isinstance(value, list):

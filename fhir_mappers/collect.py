@@ -25,7 +25,7 @@ from fhir_mappers.facts import (
     PatientFact,
 )
 from fhir_mappers.medication import MedicationIndex, map_medication, resolve_medication
-from fhir_mappers.observation import map_observation, observation_concepts
+from fhir_mappers.observation import map_observation
 from fhir_mappers.parse import is_valid, resource_ref
 from fhir_mappers.patient import map_patient
 
@@ -38,6 +38,11 @@ class Relevance(Protocol):
     def medication(self, product: Concept, ingredients: tuple[IngredientStrength, ...]) -> bool: ...
 
     def observation(self, codes: list[Concept]) -> bool: ...
+
+    def observation_resource(self, resource: dict[str, Any]) -> bool:
+        """The same decision for a raw Observation; may also look at its date (a rule that only
+        reads the last N days needs nothing older). Must stay a cheap filter: no validation."""
+        ...
 
     def allergy(self, code: Concept) -> bool: ...
 
@@ -52,6 +57,9 @@ class AcceptAll:
         return True
 
     def observation(self, codes: list[Concept]) -> bool:
+        return True
+
+    def observation_resource(self, resource: dict[str, Any]) -> bool:
         return True
 
     def allergy(self, code: Concept) -> bool:
@@ -128,7 +136,8 @@ def map_resources(
             elif usable(resource):
                 diagnoses.append(map_condition(resource))
         elif resource_type in ("MedicationRequest", "MedicationStatement"):
-            product, ingredients, resolved = resolve_medication(resource, medications)
+            resolution = resolve_medication(resource, medications)
+            product, ingredients, resolved = resolution
             if not resolved and product.is_empty():
                 gaps.append(
                     f"{ref[:120]} names a Medication that was not provided; product unknown"
@@ -138,11 +147,10 @@ def map_resources(
             if not relevance.medication(product, ingredients):
                 stats.irrelevant += 1
             elif usable(resource):
-                fact, _ = map_medication(resource, medications)
+                fact, _ = map_medication(resource, medications, resolution=resolution)
                 meds.append(fact)
         elif resource_type == "Observation":
-            codes = [concept(c) for c in observation_concepts(resource)]
-            if not relevance.observation(codes):
+            if not relevance.observation_resource(resource):
                 stats.irrelevant += 1
             elif usable(resource):
                 observations.append(map_observation(resource))

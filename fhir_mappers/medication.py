@@ -272,15 +272,22 @@ def resolve_medication(
 
 
 def map_medication(
-    resource: dict[str, Any], medications: MedicationIndex
+    resource: dict[str, Any],
+    medications: MedicationIndex,
+    *,
+    resolution: tuple[Concept, tuple[IngredientStrength, ...], bool] | None = None,
 ) -> tuple[MedicationFact, bool]:
-    """Map one MedicationRequest or MedicationStatement; the flag says if its product resolved."""
+    """Map one MedicationRequest or MedicationStatement; the flag says if its product resolved.
+
+    ``resolution`` is ``resolve_medication``'s answer when the caller already has it."""
     kind: Literal["MedicationRequest", "MedicationStatement"] = (
         "MedicationStatement"
         if resource.get("resourceType") == "MedicationStatement"
         else "MedicationRequest"
     )
-    product, ingredients, resolved = resolve_medication(resource, medications)
+    product, ingredients, resolved = (
+        resolution if resolution is not None else resolve_medication(resource, medications)
+    )
     if kind == "MedicationRequest":
         dosage = _Dosage(resource.get("dosageInstruction"))
         dispense = resource.get("dispenseRequest")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from fhir_mappers.codes import concept, quantity_value
+from fhir_mappers.codes import coding_pairs, concept, quantity_value
 from fhir_mappers.dates import parse_start
 from fhir_mappers.facts import ComponentFact, ObservationFact
 from fhir_mappers.parse import resource_ref
@@ -19,6 +20,29 @@ def observation_concepts(resource: dict[str, Any]) -> list[Any]:
     return found
 
 
+def observation_coding_pairs(resource: dict[str, Any]) -> list[tuple[str | None, str | None]]:
+    """(system, code) of Observation.code and of every component code (cheap filters)."""
+    pairs = coding_pairs(resource.get("code"))
+    components = resource.get("component")
+    if isinstance(components, list):
+        for component in components:
+            if isinstance(component, dict):
+                pairs += coding_pairs(component.get("code"))
+    return pairs
+
+
+def observation_effective(resource: dict[str, Any]) -> datetime | None:
+    """When the observation was made: effective[x] (start of a period), else ``issued``."""
+    effective = parse_start(resource.get("effectiveDateTime")) or parse_start(
+        resource.get("effectiveInstant")
+    )
+    if effective is None and isinstance(resource.get("effectivePeriod"), dict):
+        effective = parse_start(resource["effectivePeriod"].get("start"))
+    if effective is None:
+        effective = parse_start(resource.get("issued"))
+    return effective
+
+
 def map_observation(resource: dict[str, Any]) -> ObservationFact:
     value, unit = _value(resource)
     components: list[ComponentFact] = []
@@ -28,13 +52,7 @@ def map_observation(resource: dict[str, Any]) -> ObservationFact:
             if isinstance(item, dict):
                 c_value, c_unit = _value(item)
                 components.append(ComponentFact(concept(item.get("code")), c_value, c_unit))
-    effective = parse_start(resource.get("effectiveDateTime")) or parse_start(
-        resource.get("effectiveInstant")
-    )
-    if effective is None and isinstance(resource.get("effectivePeriod"), dict):
-        effective = parse_start(resource["effectivePeriod"].get("start"))
-    if effective is None:
-        effective = parse_start(resource.get("issued"))
+    effective = observation_effective(resource)
     return ObservationFact(
         ref=resource_ref(resource),
         concept=concept(resource.get("code")),

@@ -65,7 +65,7 @@ def patient_facts(hook_input: HookInput) -> Facts:
     stats = MappingStats()
     facts = map_resources(
         resources,
-        KnowledgeRelevance(hook_input.knowledge),
+        KnowledgeRelevance(hook_input.knowledge, now=hook_input.now),
         patient_id=hook_input.context.get("patientId"),
         medication_index=index_medications(resources),
         stats=stats,

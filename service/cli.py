@@ -81,7 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args.host, args.dev)
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    uvicorn.run(
+        create_app(settings, freeze_gc=True), host=args.host, port=args.port, log_config=None
+    )
     return 0
 
 

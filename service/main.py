@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from fhir_mappers.parse import preload_models
 from hooks.registry import build_registry
 from hooks.rules.knowledge import Knowledge, default_knowledge
 from service.auth import Verifier
@@ -32,7 +34,13 @@ def create_app(
     knowledge: Knowledge | None = None,
     clock: Clock | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    freeze_gc: bool = False,
 ) -> FastAPI:
+    """The app. ``freeze_gc`` (set by ``ketamine-cds serve``) imports the FHIR models at start-up
+    and moves every start-up object out of the garbage collector's reach (``gc.freeze``), so the
+    collections a large request body triggers do not walk ~100k long-lived objects each time
+    (heavy-chart p99 254 -> 139 ms in docs/performance.md). Tests leave it off: they create
+    hundreds of apps in one process."""
     settings = settings or get_settings()
     # httpx logs full request URLs (patient ids in query strings) at INFO: never let them through,
     # however the app is started.
@@ -60,6 +68,10 @@ def create_app(
                     "(KETAMINE_CDS_ALLOW_UNAUTHENTICATED=true, bind %s)",
                     settings.bind_host,
                 )
+            if freeze_gc:
+                preload_models()
+                gc.collect()
+                gc.freeze()
             logger.info(
                 "service started ruleset=%s services=%d",
                 knowledge.ruleset_version,

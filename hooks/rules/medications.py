@@ -164,10 +164,16 @@ def exposures(
     default_days = knowledge.threshold("default_supply_days")
     if deceased_at is not None and deceased_at < now:
         now = deceased_at
+    products: dict[tuple[Concept, tuple[IngredientStrength, ...]], list[ResolvedIngredient]] = {}
     for fact in facts:
         if fact.status in SKIPPED_STATUSES or fact.intent == "proposal":
             continue
-        resolved = resolve_ingredients(fact.product, fact.ingredients, knowledge)
+        key = (fact.product, fact.ingredients)
+        resolved = products.get(key)
+        if resolved is None:  # renewals repeat the same product: resolve it once
+            resolved = products[key] = resolve_ingredients(
+                fact.product, fact.ingredients, knowledge
+            )
         if not resolved:
             continue
         if fact.start is None:

@@ -19,6 +19,7 @@ Definitions (sources in ``knowledge/policy.json``):
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -32,20 +33,27 @@ WEEK = timedelta(weeks=1)
 
 @dataclass
 class _Draft:
+    """Exposures of one ingredient merged into one trial. ``end`` and ``ongoing`` are kept up
+    to date by ``add`` (so merging a long renewal history stays linear)."""
+
     ingredient: str
     exposures: list[Exposure] = field(default_factory=list)
+    end: datetime = field(init=False)
+    ongoing: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.end = max(e.end for e in self.exposures)
+        self.ongoing = any(e.ongoing for e in self.exposures)
 
     @property
     def start(self) -> datetime:
         return self.exposures[0].start
 
-    @property
-    def end(self) -> datetime:
-        return max(e.end for e in self.exposures)
-
-    @property
-    def ongoing(self) -> bool:
-        return any(e.ongoing for e in self.exposures)
+    def add(self, exposure: Exposure) -> None:
+        self.exposures.append(exposure)
+        if exposure.end > self.end:
+            self.end = exposure.end
+        self.ongoing = self.ongoing or exposure.ongoing
 
 
 def _merge(exposures: list[Exposure], gap: timedelta) -> list[_Draft]:
@@ -54,7 +62,7 @@ def _merge(exposures: list[Exposure], gap: timedelta) -> list[_Draft]:
     for exposure in exposures:  # sorted by start
         draft = current.get(exposure.ingredient)
         if draft is not None and exposure.start <= draft.end + gap:
-            draft.exposures.append(exposure)
+            draft.add(exposure)
             continue
         draft = _Draft(exposure.ingredient, [exposure])
         current[exposure.ingredient] = draft
@@ -100,22 +108,34 @@ class _Signal:
     evidence: tuple[str, ...]
 
 
+class _Timeline:
+    """Dated observations sorted by time, for "the latest one between two instants" lookups in
+    O(log n) (a trial's PHQ-9 baseline and follow-up)."""
+
+    def __init__(self, observations: list[ObservationFact]) -> None:
+        dated = [(o.effective, o) for o in observations if o.effective is not None]
+        dated.sort(key=lambda pair: pair[0])  # stable: equal times keep their order
+        self._times = [t for t, _ in dated]
+        self._observations = [o for _, o in dated]
+
+    def last_between(self, low: datetime, high: datetime) -> ObservationFact | None:
+        """The last observation (in time order) with ``low <= effective <= high``."""
+        index = bisect_right(self._times, high)
+        if index and self._times[index - 1] >= low:
+            return self._observations[index - 1]
+        return None
+
+
 def _phq9_signal(
-    adequate_from: datetime, draft: _Draft, phq9: list[ObservationFact], knowledge: Knowledge
+    adequate_from: datetime, draft: _Draft, phq9: _Timeline, knowledge: Knowledge
 ) -> tuple[_Signal | None, bool]:
     """(non-response signal, documented response) from PHQ-9 totals around an adequate trial."""
     baseline_window = timedelta(days=knowledge.threshold("phq9_baseline_window_days"))
     weeks = knowledge.threshold("min_adequate_weeks")
-    baseline = None
-    for obs in phq9:
-        if obs.effective and draft.start - baseline_window <= obs.effective <= draft.start + WEEK:
-            baseline = obs
+    baseline = phq9.last_between(draft.start - baseline_window, draft.start + WEEK)
     if baseline is None or baseline.value is None or baseline.value <= 0:
         return None, False
-    follow_up = None
-    for obs in phq9:
-        if obs.effective and adequate_from + weeks * WEEK <= obs.effective <= draft.end + 2 * WEEK:
-            follow_up = obs
+    follow_up = phq9.last_between(adequate_from + weeks * WEEK, draft.end + 2 * WEEK)
     if follow_up is None or follow_up.value is None:
         return None, False
     reduction = (baseline.value - follow_up.value) / baseline.value
@@ -153,7 +173,7 @@ def _classify(
     draft: _Draft,
     others: list[_Draft],
     augmenters: list[Exposure],
-    phq9: list[ObservationFact],
+    phq9: _Timeline,
     knowledge: Knowledge,
 ) -> tuple[Outcome, str, tuple[str, ...]]:
     ingredient = knowledge.ingredients[draft.ingredient]
@@ -244,13 +264,13 @@ def build_trials(
             elif minimum is None or exposure.daily_mg >= minimum:
                 augmenters.append(exposure)
     drafts = _merge(trial_exposures, gap)
-    phq9_sorted = sorted((o for o in phq9 if o.effective), key=lambda o: o.effective or now)
+    phq9_timeline = _Timeline(list(phq9))
     candidates = [d for d in drafts if _treats_depression(d, knowledge)]
     trials: list[Trial] = []
     for draft in drafts:
         if draft.end < now - lookback:
             continue
-        outcome, why, extra = _classify(draft, candidates, augmenters, phq9_sorted, knowledge)
+        outcome, why, extra = _classify(draft, candidates, augmenters, phq9_timeline, knowledge)
         doses = [e.daily_mg for e in draft.exposures if e.daily_mg is not None]
         refs = list(dict.fromkeys(e.ref for e in draft.exposures))
         trials.append(
