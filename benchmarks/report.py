@@ -253,6 +253,22 @@ def _http_legend(*trees: Any) -> list[str]:
     ]
 
 
+def _inprocess_legend(*groups: list[dict[str, Any]] | None) -> list[str]:
+    disturbed = any(
+        v.get("cpu_share", 1.0) < 1 - DISTURBED
+        for runs in groups
+        for run in runs or []
+        for v in run["services"].values()
+    )
+    if not disturbed:
+        return []
+    return [
+        f"† the measuring process had the CPU less than {1 - DISTURBED:.0%} of the time during "
+        "that measurement (other work on the machine): its figures are high.",
+        "",
+    ]
+
+
 def _inprocess_table(runs: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| Chart | Resources | Body MB | Hook | p50 ms | p95 ms | p99 ms | same chart again "
@@ -565,6 +581,7 @@ def markdown(results: dict[str, Any], plot_written: bool, baseline: dict[str, An
             *_inprocess_table(results["variant"]),
             "",
         ]
+    lines += _inprocess_legend(results.get("inprocess"), results.get("variant"))
     lines += [
         "## End-to-end over HTTP (uvicorn)",
         "",

@@ -98,6 +98,13 @@ def map_resources(
     stats = stats if stats is not None else MappingStats()
     items = [r for r in resources if isinstance(r, dict)]
     medications = medication_index if medication_index is not None else index_medications(items)
+    # Codes of every Condition (cheap, unvalidated: used only to read a prescription's stated
+    # indication through reasonReference, e.g. an SSRI prescribed for PTSD).
+    condition_codes = {
+        r["id"]: concept(r.get("code"))
+        for r in items
+        if r.get("resourceType") == "Condition" and isinstance(r.get("id"), str)
+    }
     seen_refs: set[str] = set()
     gaps: list[str] = []
     patient: PatientFact | None = None
@@ -147,7 +154,9 @@ def map_resources(
             if not relevance.medication(product, ingredients):
                 stats.irrelevant += 1
             elif usable(resource):
-                fact, _ = map_medication(resource, medications, resolution=resolution)
+                fact, _ = map_medication(
+                    resource, medications, resolution=resolution, conditions=condition_codes
+                )
                 meds.append(fact)
         elif resource_type == "Observation":
             if not relevance.observation_resource(resource):

@@ -276,8 +276,12 @@ def map_medication(
     medications: MedicationIndex,
     *,
     resolution: tuple[Concept, tuple[IngredientStrength, ...], bool] | None = None,
+    conditions: dict[str, Concept] | None = None,
 ) -> tuple[MedicationFact, bool]:
     """Map one MedicationRequest or MedicationStatement; the flag says if its product resolved.
+
+    ``conditions`` (Condition id -> code) resolves ``reasonReference``: the referenced
+    Conditions' codes join ``reasonCode`` as the stated indications.
 
     ``resolution`` is ``resolve_medication``'s answer when the caller already has it."""
     kind: Literal["MedicationRequest", "MedicationStatement"] = (
@@ -322,7 +326,7 @@ def map_medication(
         status=status if isinstance(status, str) else None,
         intent=intent if isinstance(intent, str) else None,
         status_reasons=status_reasons,
-        reasons=concepts(resource.get("reasonCode")),
+        reasons=concepts(resource.get("reasonCode")) + _referenced_reasons(resource, conditions),
         start=start,
         end=end,
         supply_days=supply,
@@ -336,6 +340,25 @@ def map_medication(
         dosage_text=dosage.text,
     )
     return fact, resolved
+
+
+def _referenced_reasons(
+    resource: dict[str, Any], conditions: dict[str, Concept] | None
+) -> tuple[Concept, ...]:
+    refs = resource.get("reasonReference")
+    if not conditions or not isinstance(refs, list):
+        return ()
+    found: list[Concept] = []
+    for ref in refs:
+        key = reference_key(ref)
+        if key is None:
+            continue
+        # "Condition/123", an absolute URL ending in it, or a bundle-local "urn:uuid:123".
+        ident = key.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        code = conditions.get(ident)
+        if code is not None and not code.is_empty():
+            found.append(code)
+    return tuple(found)
 
 
 def daily_amount(fact: MedicationFact, default_doses_per_day: float) -> float | None:

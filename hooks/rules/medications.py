@@ -128,20 +128,21 @@ def daily_mg(fact: MedicationFact, strength_mg: float | None, knowledge: Knowled
 
 
 def _reason_use(fact: MedicationFact, knowledge: Knowledge) -> str | None:
-    """A reasonCode that says the drug was prescribed for something other than depression."""
+    """A stated indication (reasonCode or referenced Condition) other than depression.
+
+    No stated reason: taken as a depression trial (most EHR orders carry none). Any depression
+    reason: a depression trial. Only other reasons (insomnia, pain, PTSD, smoking...): not a
+    depression trial, because the prescriber documented what it was for (DESIGN).
+    """
+    if not fact.reasons:
+        return None
     depression = knowledge.code_list("depression-indication")
-    other = knowledge.code_list("non-depression-indication")
     for reason in fact.reasons:
         if any(depression.matches_code(c.system, c.code) for c in reason.codings) or any(
             depression.matches_text(t) for t in reason.texts()
         ):
             return None
-    for reason in fact.reasons:
-        if any(other.matches_code(c.system, c.code) for c in reason.codings) or any(
-            other.matches_text(t) for t in reason.texts()
-        ):
-            return f"prescribed for {reason.label()}"
-    return None
+    return f"prescribed for {fact.reasons[0].label()}"
 
 
 STALE_ACTIVE_WEEKS = 52

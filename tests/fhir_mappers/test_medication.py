@@ -803,3 +803,40 @@ def test_map_medication_statement_dosage_gives_dose_and_no_supply() -> None:
             "status_reasons": (Concept((), "side effects"), Concept((), "nausea")),
         },
     )
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["Condition/ptsd-1", "urn:uuid:ptsd-1", "https://ehr.example/fhir/Condition/ptsd-1"],
+    ids=["relative", "urn-uuid", "absolute"],
+)
+def test_map_medication_reason_reference_resolves_condition_code(reference: str) -> None:
+    """Verify that reasonReference to a Condition adds that Condition's code to the reasons."""
+    from fhir_mappers.collect import AcceptAll, map_resources
+
+    ptsd = {
+        "resourceType": "Condition",
+        "id": "ptsd-1",
+        "code": {
+            "coding": [
+                {
+                    "system": "http://snomed.info/sct",
+                    "code": "47505003",
+                    "display": "Posttraumatic stress disorder",
+                }
+            ]
+        },
+        "subject": {"reference": "Patient/p1"},
+    }
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "mr-ptsd",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "sertraline 100 MG Oral Tablet"},
+        "subject": {"reference": "Patient/p1"},
+        "reasonReference": [{"reference": reference}],
+    }
+    facts = map_resources([ptsd, order], AcceptAll())
+    (fact,) = facts.medications
+    assert [r.label() for r in fact.reasons] == ["Posttraumatic stress disorder"]

@@ -99,11 +99,11 @@ EXPECTED: dict[str, Expected] = {
         recommendation="not-a-candidate",
         failed=0,
         contraindications=frozenset(),
-        trials={"sertraline": "ongoing"},
+        trials={"sertraline": "not-for-depression"},
         judgement=(
             "Sertraline 100MG 'active' since 2015, reasonReference PTSD (resolved 2017); no "
-            "depression diagnosis. Not a candidate. The order is probably stale, but 'ongoing' is "
-            "the documented reading of an active order and is never counted as a failure."
+            "depression diagnosis. Not a candidate. The stated indication (PTSD) makes it not a "
+            "depression trial."
         ),
     ),
     f"{SANDBOX}/Gilberto_Orosco_6ece62f3-283c-4387-aa9b-affba8ebf4c3.json": Expected(

@@ -77,9 +77,9 @@ DEPRESSION_OR_ANTIDEPRESSANT: dict[str, Judged] = {
     f"{SANDBOX}/Eliseo_Cummings_55c373ad-af55-46ed-8f69-9c7a40a89d46.json": Judged(
         NOT,
         0,
-        trials={"sertraline": "ongoing"},
-        why="Sertraline 100 mg active, for PTSD; no depression diagnosis: not a candidate; an "
-        "active order reads as an ongoing trial, never a failure.",
+        trials={"sertraline": "not-for-depression"},
+        why="Sertraline 100 mg active, prescribed for PTSD (reasonReference): not a depression "
+        "trial; no depression diagnosis: not a candidate.",
     ),
     f"{SANDBOX}/Gilberto_Orosco_6ece62f3-283c-4387-aa9b-affba8ebf4c3.json": Judged(
         NOT,
