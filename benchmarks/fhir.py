@@ -197,7 +197,9 @@ async def _measure(
                 raise RuntimeError(f"{service_id} (no prefetch): HTTP {status}: {answer[:300]!r}")
             explained = orjson.loads(answer)
             gaps = [
-                g for g in explained["assessment"]["data_gaps"] if "truncated" in g or "query" in g
+                g
+                for g in explained["assessment"].get("data_gaps", [])
+                if "truncated" in g or "query" in g
             ]
             for _ in range(warmup):
                 await asgi_post(app, f"/cds-services/{service_id}", body)

@@ -2,12 +2,14 @@
 
 fhir.resources checks structure and types but not required value-set bindings, so
 ``Observation.status: "bogus"`` validates. A resource whose status code is not one of its FHIR R4
-values is malformed: it is skipped and reported like any other malformed resource.
+values is malformed in that element, like any other invalid element a rule reads.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from fhir_mappers.codes import as_list
 
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -103,19 +105,21 @@ CONCEPT_CODES: dict[str, dict[str, tuple[str, frozenset[str]]]] = {
 """FHIR R4 required bindings of status CodeableConcepts (codings in the HL7 system)."""
 
 
-def bindings_ok(resource: dict[str, Any]) -> bool:
-    """Whether the status codes the rules rely on are legal FHIR R4 values."""
-    resource_type = resource.get("resourceType")
-    for field, allowed in STATUS_CODES.get(str(resource_type), {}).items():
+def illegal_status_fields(resource: dict[str, Any]) -> list[str]:
+    """The status elements the rules rely on whose codes are not legal FHIR R4 values."""
+    resource_type = str(resource.get("resourceType"))
+    bad: list[str] = []
+    for field, allowed in STATUS_CODES.get(resource_type, {}).items():
         value = resource.get(field)
         if value is not None and value not in allowed:
-            return False
-    for field, (system, codes) in CONCEPT_CODES.get(str(resource_type), {}).items():
+            bad.append(field)
+    for field, (system, codes) in CONCEPT_CODES.get(resource_type, {}).items():
         value = resource.get(field)
         if not isinstance(value, dict):
             continue
-        for coding in value.get("coding") or []:
+        for coding in as_list(value.get("coding")):
             if isinstance(coding, dict) and coding.get("system") in (system, None):
                 if coding.get("code") not in codes:
-                    return False
-    return True
+                    bad.append(field)
+                    break
+    return bad

@@ -2,13 +2,17 @@
 
 The caller passes a ``Relevance`` that says, from codes alone, which resources a rule could use.
 Only those are validated (fhir.resources) and mapped; the rest are counted and dropped unparsed.
-A resource that fails validation is skipped and becomes a data gap naming its type and id.
+A relevant resource that is malformed in an element a rule reads is set aside (garbage is never
+evidence) and reported as ``Unreadable`` with its code, so that the screens it feeds are not
+reported as done; a defect in an element no rule reads does not stop it being used. A code that
+cannot be read at all, or a product that cannot be identified, is ``Unreadable`` for every screen
+of its type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fhir_mappers.allergy import map_allergy
@@ -23,10 +27,11 @@ from fhir_mappers.facts import (
     MedicationFact,
     ObservationFact,
     PatientFact,
+    Unreadable,
 )
 from fhir_mappers.medication import MedicationIndex, map_medication, resolve_medication
 from fhir_mappers.observation import map_observation
-from fhir_mappers.parse import is_valid, resource_ref
+from fhir_mappers.parse import inspect, resource_ref
 from fhir_mappers.patient import map_patient
 
 
@@ -74,7 +79,6 @@ class MappingStats:
     mapped: int = 0
     irrelevant: int = 0
     invalid: int = 0
-    by_type: dict[str, int] = field(default_factory=dict)
 
 
 def index_medications(resources: Iterable[dict[str, Any]]) -> MedicationIndex:
@@ -106,19 +110,41 @@ def map_resources(
         if r.get("resourceType") == "Condition" and isinstance(r.get("id"), str)
     }
     seen_refs: set[str] = set()
-    gaps: list[str] = []
+    unreadable: list[Unreadable] = []
     patient: PatientFact | None = None
     diagnoses: list[DiagnosisFact] = []
     meds: list[MedicationFact] = []
     observations: list[ObservationFact] = []
     allergies: list[AllergyFact] = []
 
-    def usable(resource: dict[str, Any]) -> bool:
-        if not is_valid(resource):
-            stats.invalid += 1
-            gaps.append(f"{resource_ref(resource)[:120]} is malformed and was skipped")
+    def usable(resource: dict[str, Any], code: Concept | None) -> bool:
+        """Whether the rules may use the resource; if not, report it as unreadable."""
+        inspection = inspect(resource)
+        if inspection.usable:
+            stats.mapped += 1
+            return True
+        stats.invalid += 1
+        fields = ", ".join(inspection.bad_fields)
+        unreadable.append(
+            Unreadable(
+                str(resource.get("resourceType")),
+                f"{resource_ref(resource)[:120]} is malformed ({fields})"[:200],
+                code,
+            )
+        )
+        return False
+
+    def unreadable_code(resource: dict[str, Any], code: Concept, element: str) -> bool:
+        """A code element that is there but cannot be read: any screen of the type may need it."""
+        if not code.is_empty() or resource.get(element) in (None, "", [], {}):
             return False
-        stats.mapped += 1
+        stats.invalid += 1
+        unreadable.append(
+            Unreadable(
+                str(resource.get("resourceType")),
+                f"{resource_ref(resource)[:120]} has a {element} that cannot be read",
+            )
+        )
         return True
 
     for resource in items:
@@ -130,44 +156,60 @@ def map_resources(
             continue
         seen_refs.add(ref)
         stats.seen += 1
-        stats.by_type[resource_type] = stats.by_type.get(resource_type, 0) + 1
         if resource_type == "Patient":
             if patient_id is not None and resource.get("id") not in (patient_id, None):
                 stats.irrelevant += 1
                 continue
-            if patient is None and usable(resource):
+            if patient is None and usable(resource, None):
                 patient = map_patient(resource)
-        elif resource_type == "Condition":
-            if not relevance.condition(concept(resource.get("code"))):
+        elif resource_type in ("Condition", "AllergyIntolerance"):
+            code = concept(resource.get("code"))
+            if unreadable_code(resource, code, "code"):
+                continue
+            keep = (
+                relevance.condition(code)
+                if resource_type == "Condition"
+                else relevance.allergy(code)
+            )
+            if not keep:
                 stats.irrelevant += 1
-            elif usable(resource):
+                continue
+            if not usable(resource, code):
+                continue
+            if resource_type == "Condition":
                 diagnoses.append(map_condition(resource))
+            else:
+                allergies.append(map_allergy(resource))
         elif resource_type in ("MedicationRequest", "MedicationStatement"):
             resolution = resolve_medication(resource, medications)
             product, ingredients, resolved = resolution
             if not resolved and product.is_empty():
-                gaps.append(
-                    f"{ref[:120]} names a Medication that was not provided; product unknown"
+                unreadable.append(
+                    Unreadable(
+                        resource_type,
+                        f"{ref[:120]} names a medication that was not provided or is not "
+                        "identifiable",
+                    )
                 )
                 stats.irrelevant += 1
                 continue
             if not relevance.medication(product, ingredients):
                 stats.irrelevant += 1
-            elif usable(resource):
-                fact, _ = map_medication(
-                    resource, medications, resolution=resolution, conditions=condition_codes
-                )
-                meds.append(fact)
+                continue
+            if not usable(resource, product):
+                continue
+            fact, _ = map_medication(
+                resource, medications, resolution=resolution, conditions=condition_codes
+            )
+            meds.append(fact)
         elif resource_type == "Observation":
+            if unreadable_code(resource, concept(resource.get("code")), "code"):
+                continue
             if not relevance.observation_resource(resource):
                 stats.irrelevant += 1
-            elif usable(resource):
+                continue
+            if usable(resource, concept(resource.get("code"))):
                 observations.append(map_observation(resource))
-        elif resource_type == "AllergyIntolerance":
-            if not relevance.allergy(concept(resource.get("code"))):
-                stats.irrelevant += 1
-            elif usable(resource):
-                allergies.append(map_allergy(resource))
         else:
             stats.irrelevant += 1
     return Facts(
@@ -176,7 +218,7 @@ def map_resources(
         medications=tuple(meds),
         observations=tuple(observations),
         allergies=tuple(allergies),
-        gaps=tuple(gaps),
+        unreadable=tuple(unreadable),
     )
 
 

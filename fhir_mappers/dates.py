@@ -10,6 +10,8 @@ Policy (one for the whole service):
   the wrong side.
 - A dateTime with a time but no offset (not valid FHIR, but seen) is taken as UTC.
 - Anything unparseable gives ``None``; the caller records a data gap where the date matters.
+- Date arithmetic on values from FHIR goes through ``shift``, which answers ``None`` instead of
+  raising when the result would leave the calendar (a supply of 3,000,000 days, year 9999).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import calendar
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
+from fhir_mappers.codes import number
 from fhir_mappers.facts import BirthPrecision
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
@@ -115,16 +118,24 @@ def age_in_years(birth: date, on: date) -> int:
     return years
 
 
+def shift(moment: datetime, *, days: float = 0.0, weeks: float = 0.0) -> datetime | None:
+    """``moment`` moved by the given days and weeks, or None if that leaves the calendar."""
+    try:
+        return moment + timedelta(days=days, weeks=weeks)
+    except (OverflowError, ValueError):
+        return None
+
+
 def period_days(quantity: object) -> float | None:
     """A FHIR Duration (e.g. expectedSupplyDuration) in days, if its unit is a time unit."""
     if not isinstance(quantity, dict):
         return None
-    value = quantity.get("value")
-    if not isinstance(value, int | float):
+    value = number(quantity.get("value"))
+    if value is None:
         return None
     unit = str(quantity.get("code") or quantity.get("unit") or "d").lower()
     factor = _DURATION_DAYS.get(unit)
-    return None if factor is None else float(value) * factor
+    return None if factor is None else value * factor
 
 
 _DURATION_DAYS: dict[str, float] = {
@@ -144,5 +155,3 @@ _DURATION_DAYS: dict[str, float] = {
     "hour": 1 / 24,
     "hours": 1 / 24,
 }
-
-ONE_DAY = timedelta(days=1)

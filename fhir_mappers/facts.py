@@ -108,6 +108,8 @@ class ComponentFact:
     concept: Concept
     value: float | None
     unit: str | None
+    value_concept: Concept = EMPTY_CONCEPT
+    """A coded answer (valueCodeableConcept), e.g. a PHQ-9 item answered with a LOINC answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,19 @@ class PatientFact:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Data the rules could not read: a whole source (a query that failed, answered garbage or
+    was cut short) or one record malformed in an element a rule reads. The rules turn each one
+    into the screens it leaves undone; it is never read as "nothing found"."""
+
+    resource_type: str
+    why: str
+    concept: Concept | None = None
+    """The record's code when it could be read: only the screens whose code lists match it are
+    affected. None: any record of the type may have been affected."""
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """All facts about one patient, plus what could not be read."""
 
@@ -150,3 +165,4 @@ class Facts:
     observations: tuple[ObservationFact, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()
     gaps: tuple[str, ...] = field(default=())
+    unreadable: tuple[Unreadable, ...] = ()

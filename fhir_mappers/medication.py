@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Literal
 
-from fhir_mappers.codes import concept, concepts, quantity_value, reference_key
+from fhir_mappers.codes import as_list, concept, concepts, number, quantity_value, reference_key
 from fhir_mappers.dates import parse_end, parse_start, period_days
 from fhir_mappers.facts import EMPTY_CONCEPT, Concept, IngredientStrength, MedicationFact
 from fhir_mappers.parse import resource_ref
@@ -122,13 +122,13 @@ def _doses_per_day(timing: Any) -> float | None:
         return None
     repeat = timing.get("repeat")
     if isinstance(repeat, dict) and (repeat.get("period") or repeat.get("frequency")):
-        frequency = repeat.get("frequencyMax") or repeat.get("frequency") or 1
-        period = repeat.get("period") or 1
+        frequency = number(repeat.get("frequencyMax")) or number(repeat.get("frequency")) or 1.0
+        period = number(repeat.get("period")) or 1.0
         unit = repeat.get("periodUnit") or "d"
-        if isinstance(frequency, int | float) and isinstance(period, int | float) and period > 0:
+        if frequency > 0 and period > 0:
             factor = PER_DAY.get(str(unit))
             if factor is not None:
-                return float(frequency) / float(period) * factor
+                return frequency / period * factor
     code = concept(timing.get("code"))
     for coding in code.codings:
         if coding.code and coding.code.upper() in TIMING_CODES:
@@ -137,9 +137,7 @@ def _doses_per_day(timing: Any) -> float | None:
 
 
 def _dose_quantity(dose_and_rate: Any) -> tuple[float | None, str | None]:
-    if not isinstance(dose_and_rate, list):
-        return None, None
-    for item in dose_and_rate:
+    for item in as_list(dose_and_rate):
         if not isinstance(item, dict):
             continue
         if "doseQuantity" in item:
@@ -167,8 +165,7 @@ class _Dosage:
         self.text: str | None = None
         self.bounds_start: Any = None
         self.bounds_end: Any = None
-        if isinstance(dosages, list):
-            self._read([d for d in dosages if isinstance(d, dict)])
+        self._read([d for d in as_list(dosages) if isinstance(d, dict)])
 
     def _read(self, dosages: list[dict[str, Any]]) -> None:
         by_sequence: dict[object, list[tuple[float, float | None]]] = defaultdict(list)
@@ -212,11 +209,8 @@ class _Dosage:
 
 
 def _ingredients(medication: dict[str, Any]) -> tuple[IngredientStrength, ...]:
-    raw = medication.get("ingredient")
-    if not isinstance(raw, list):
-        return ()
     found: list[IngredientStrength] = []
-    for item in raw:
+    for item in as_list(medication.get("ingredient")):
         if not isinstance(item, dict):
             continue
         item_concept = concept(item.get("itemCodeableConcept"))
@@ -240,7 +234,7 @@ def _strength_mg(ratio: Any) -> float | None:
     denominator, _ = quantity_value(ratio.get("denominator"))
     if denominator is not None and denominator > 0:
         value /= denominator
-    return value * factor
+    return number(value * factor)
 
 
 def resolve_medication(
@@ -253,12 +247,10 @@ def resolve_medication(
     key = reference_key(reference)
     medication: dict[str, Any] | None = None
     if key and key.startswith("#"):
-        contained = resource.get("contained")
-        if isinstance(contained, list):
-            for item in contained:
-                if isinstance(item, dict) and item.get("id") == key[1:]:
-                    medication = item
-                    break
+        for item in as_list(resource.get("contained")):
+            if isinstance(item, dict) and item.get("id") == key[1:]:
+                medication = item
+                break
     elif key:
         medication = medications.get(key) or medications.get(key.rsplit("/_history", 1)[0])
         if medication is None and "/Medication/" in key:
@@ -345,11 +337,10 @@ def map_medication(
 def _referenced_reasons(
     resource: dict[str, Any], conditions: dict[str, Concept] | None
 ) -> tuple[Concept, ...]:
-    refs = resource.get("reasonReference")
-    if not conditions or not isinstance(refs, list):
+    if not conditions:
         return ()
     found: list[Concept] = []
-    for ref in refs:
+    for ref in as_list(resource.get("reasonReference")):
         key = reference_key(ref)
         if key is None:
             continue
@@ -371,8 +362,8 @@ def daily_amount(fact: MedicationFact, default_doses_per_day: float) -> float | 
 
 
 def _supply_days(dispense: dict[str, Any], dosage: _Dosage) -> float | None:
-    repeats = dispense.get("numberOfRepeatsAllowed")
-    fills = 1 + (repeats if isinstance(repeats, int) and repeats > 0 else 0)
+    repeats = number(dispense.get("numberOfRepeatsAllowed"))
+    fills = 1 + (int(repeats) if repeats is not None and repeats > 0 else 0)
     days = period_days(dispense.get("expectedSupplyDuration"))
     if days is not None:
         return days * fills

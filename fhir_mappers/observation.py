@@ -5,30 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fhir_mappers.codes import coding_pairs, concept, quantity_value
+from fhir_mappers.codes import as_list, concept, number, quantity_value
 from fhir_mappers.dates import parse_start
 from fhir_mappers.facts import ComponentFact, ObservationFact
 from fhir_mappers.parse import resource_ref
-
-
-def observation_concepts(resource: dict[str, Any]) -> list[Any]:
-    """Observation.code and every component code, as raw CodeableConcepts (for cheap filters)."""
-    found = [resource.get("code")]
-    components = resource.get("component")
-    if isinstance(components, list):
-        found += [c.get("code") for c in components if isinstance(c, dict)]
-    return found
-
-
-def observation_coding_pairs(resource: dict[str, Any]) -> list[tuple[str | None, str | None]]:
-    """(system, code) of Observation.code and of every component code (cheap filters)."""
-    pairs = coding_pairs(resource.get("code"))
-    components = resource.get("component")
-    if isinstance(components, list):
-        for component in components:
-            if isinstance(component, dict):
-                pairs += coding_pairs(component.get("code"))
-    return pairs
 
 
 def observation_effective(resource: dict[str, Any]) -> datetime | None:
@@ -46,18 +26,23 @@ def observation_effective(resource: dict[str, Any]) -> datetime | None:
 def map_observation(resource: dict[str, Any]) -> ObservationFact:
     value, unit = _value(resource)
     components: list[ComponentFact] = []
-    raw_components = resource.get("component")
-    if isinstance(raw_components, list):
-        for item in raw_components:
-            if isinstance(item, dict):
-                c_value, c_unit = _value(item)
-                components.append(ComponentFact(concept(item.get("code")), c_value, c_unit))
-    effective = observation_effective(resource)
+    for item in as_list(resource.get("component")):
+        if isinstance(item, dict):
+            c_value, c_unit = _value(item)
+            components.append(
+                ComponentFact(
+                    concept(item.get("code")),
+                    c_value,
+                    c_unit,
+                    concept(item.get("valueCodeableConcept")),
+                )
+            )
+    status = resource.get("status")
     return ObservationFact(
         ref=resource_ref(resource),
         concept=concept(resource.get("code")),
-        status=resource.get("status") if isinstance(resource.get("status"), str) else None,
-        effective=effective,
+        status=status if isinstance(status, str) else None,
+        effective=observation_effective(resource),
         value=value,
         unit=unit,
         value_concept=concept(resource.get("valueCodeableConcept")),
@@ -66,9 +51,7 @@ def map_observation(resource: dict[str, Any]) -> ObservationFact:
 
 
 def _value(element: dict[str, Any]) -> tuple[float | None, str | None]:
+    """valueQuantity, else valueInteger (coded answers are kept as ``value_concept``)."""
     if "valueQuantity" in element:
         return quantity_value(element["valueQuantity"])
-    integer = element.get("valueInteger")
-    if isinstance(integer, int) and not isinstance(integer, bool):
-        return float(integer), None
-    return None, None
+    return number(element.get("valueInteger")), None

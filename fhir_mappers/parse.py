@@ -1,14 +1,25 @@
 """Structural validation of FHIR R4 resources with fhir.resources (its R4B models read R4 4.0.1).
 
-Validation is the gate against malformed data: a resource that a rule needs is validated once; one
-that fails is skipped and reported as a data gap naming only its type and id. Resources no rule
-needs are never validated (it costs 50-300 µs each), which is why the mappers filter by code
-(and, for Observations, date) first.
+Validation is the gate against malformed data, applied field by field to what the rules read:
+
+- ``valid``: the whole resource validates (and its status codes are legal, see ``bindings``);
+- ``tolerated``: it does not, but every defect is in an element no rule reads (``RULE_FIELDS``),
+  is a required element that is simply absent (the mappers read absence as "no value"), or is an
+  element FHIR does not define (``"stop"`` beside ``"start"`` in a Period: never read). Such
+  a resource is used: a field no rule needs must not make the service drop a record (the CDS
+  Hooks sandbox sends ``MedicationRequest.category`` as an object, for example);
+- ``malformed``: an element a rule reads is present but invalid. The mappers still read what
+  they can (they never raise), and the caller reports which screens could not be completed;
+- ``unknown-type``: not a FHIR R4 resource type.
+
+Resources no rule needs are never validated (it costs 50-300 µs each), which is why the mappers
+filter by code (and, for Observations, date) first.
 
 Verdicts are remembered by a digest of the resource's exact JSON (BLAKE2b-128 of its orjson
 serialisation): an EHR sends the same chart again on every hook call for a patient (chart open,
 each order selection, signing), and a verdict depends on nothing but the resource's content. Only
-the digests and verdicts are kept (no resource content), in a bounded LRU.
+the digests and verdicts are kept (no resource content), in a bounded LRU. Log lines carry the
+resource type only, never its id.
 """
 
 from __future__ import annotations
@@ -17,18 +28,96 @@ import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 from pydantic import ValidationError
 
-from fhir_mappers.bindings import bindings_ok
+from fhir_mappers.bindings import illegal_status_fields
 
 logger = logging.getLogger(__name__)
 
 _MODELS: dict[str, Any] = {}
 
-Verdict = Literal["valid", "unknown-type", "malformed", "illegal-status"]
+Verdict = Literal["valid", "tolerated", "malformed", "unknown-type"]
+
+RULE_FIELDS: dict[str, frozenset[str]] = {
+    "Patient": frozenset({"birthDate", "gender", "deceasedBoolean", "deceasedDateTime"}),
+    "Condition": frozenset(
+        {
+            "code",
+            "clinicalStatus",
+            "verificationStatus",
+            "onsetDateTime",
+            "onsetPeriod",
+            "abatementDateTime",
+            "abatementPeriod",
+            "recordedDate",
+        }
+    ),
+    "MedicationRequest": frozenset(
+        {
+            "medicationCodeableConcept",
+            "medicationReference",
+            "contained",
+            "status",
+            "intent",
+            "statusReason",
+            "reasonCode",
+            "reasonReference",
+            "authoredOn",
+            "dosageInstruction",
+            "dispenseRequest",
+        }
+    ),
+    "MedicationStatement": frozenset(
+        {
+            "medicationCodeableConcept",
+            "medicationReference",
+            "contained",
+            "status",
+            "statusReason",
+            "reasonCode",
+            "reasonReference",
+            "effectiveDateTime",
+            "effectivePeriod",
+            "dateAsserted",
+            "dosage",
+        }
+    ),
+    "Observation": frozenset(
+        {
+            "code",
+            "status",
+            "effectiveDateTime",
+            "effectivePeriod",
+            "effectiveInstant",
+            "issued",
+            "valueQuantity",
+            "valueInteger",
+            "valueCodeableConcept",
+            "component",
+        }
+    ),
+    "AllergyIntolerance": frozenset({"code", "clinicalStatus", "verificationStatus"}),
+    "Medication": frozenset({"code", "ingredient"}),
+}
+"""The elements each mapper reads. A defect anywhere else cannot make a record unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    verdict: Verdict
+    bad_fields: tuple[str, ...] = ()
+    """Elements a rule reads that are present but invalid (for ``malformed``)."""
+
+    @property
+    def usable(self) -> bool:
+        return self.verdict in ("valid", "tolerated")
+
+
+VALID = Inspection("valid")
 
 VERDICT_CACHE_SIZE = 50_000
 """Digests kept (about 150 bytes each: under 10 MB)."""
@@ -39,9 +128,9 @@ class _VerdictCache:
         self.size = size
         self.hits = 0
         self.misses = 0
-        self._verdicts: OrderedDict[bytes, Verdict] = OrderedDict()
+        self._verdicts: OrderedDict[bytes, Inspection] = OrderedDict()
 
-    def get(self, key: bytes) -> Verdict | None:
+    def get(self, key: bytes) -> Inspection | None:
         verdict = self._verdicts.get(key)
         if verdict is None:
             self.misses += 1
@@ -50,7 +139,7 @@ class _VerdictCache:
         self._verdicts.move_to_end(key)
         return verdict
 
-    def put(self, key: bytes, verdict: Verdict) -> None:
+    def put(self, key: bytes, verdict: Inspection) -> None:
         self._verdicts[key] = verdict
         if len(self._verdicts) > self.size:
             self._verdicts.popitem(last=False)
@@ -112,37 +201,53 @@ def _digest(resource: dict[str, Any]) -> bytes | None:
         return None  # not plain JSON data: validate it every time
 
 
-def _verdict(resource: dict[str, Any], resource_type: str) -> Verdict:
+def _inspect(resource: dict[str, Any], resource_type: str) -> Inspection:
     try:
         model = _model(resource_type)
     except KeyError:
-        return "unknown-type"
+        return Inspection("unknown-type")
+    read = RULE_FIELDS.get(resource_type, frozenset())
+    bad: set[str] = set()
+    failed = False
     try:
         model.model_validate(resource)
-    except (ValidationError, ValueError, TypeError):
-        return "malformed"
-    if not bindings_ok(resource):
-        return "illegal-status"
-    return "valid"
+    except ValidationError as exc:
+        failed = True
+        for error in exc.errors():
+            loc = error.get("loc") or ()
+            field = str(loc[0]) if loc else "?"
+            if error.get("type") in ("missing", "extra_forbidden"):
+                continue  # an absent element reads as "no value"; an unknown one is never read
+            if field in read or field not in resource:
+                bad.add(field)  # a rule reads it, or the defect names no element (whole resource)
+    except (ValueError, TypeError):
+        return Inspection("malformed", ("?",))
+    bad.update(illegal_status_fields(resource))
+    if bad:
+        return Inspection("malformed", tuple(sorted(bad)))
+    return Inspection("tolerated") if failed else VALID
+
+
+def inspect(resource: dict[str, Any]) -> Inspection:
+    """How usable the resource is for the rules (see the module docstring). Never raises."""
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str):
+        return Inspection("unknown-type")
+    key = _digest(resource)
+    found = _VERDICTS.get(key) if key is not None else None
+    if found is None:
+        found = _inspect(resource, resource_type)
+        if key is not None:
+            _VERDICTS.put(key, found)
+    if found.verdict == "unknown-type":
+        logger.warning("unknown FHIR resource type skipped")
+    elif found.verdict == "malformed":
+        logger.warning(
+            "FHIR %s malformed in %s", resource_type[:40], ",".join(found.bad_fields)[:120]
+        )
+    return found
 
 
 def is_valid(resource: dict[str, Any]) -> bool:
-    """Whether the resource validates against its FHIR R4(B) model. Logs type and id only."""
-    resource_type = resource.get("resourceType")
-    if not isinstance(resource_type, str):
-        return False
-    key = _digest(resource)
-    verdict = _VERDICTS.get(key) if key is not None else None
-    if verdict is None:
-        verdict = _verdict(resource, resource_type)
-        if key is not None:
-            _VERDICTS.put(key, verdict)
-    if verdict == "unknown-type":
-        logger.warning("unknown FHIR resource type %s skipped", resource_type[:40])
-    elif verdict == "malformed":
-        logger.warning("malformed FHIR resource %s skipped", resource_ref(resource)[:120])
-    elif verdict == "illegal-status":
-        logger.warning(
-            "FHIR resource %s has an illegal status code; skipped", resource_ref(resource)[:120]
-        )
-    return verdict == "valid"
+    """Whether the rules can use the resource (valid, or defective only where no rule reads)."""
+    return inspect(resource).usable

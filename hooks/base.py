@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fhir_mappers.facts import Unreadable
 from hooks.cards import Card
 from hooks.rules.findings import Assessment
 from hooks.rules.knowledge import Knowledge
@@ -20,10 +21,13 @@ class HookInput:
     resources: dict[str, list[dict[str, Any]]]
     """Prefetch key -> the resources found (empty for a null prefetch or an empty search)."""
     gaps: tuple[str, ...]
-    """What could not be gathered (failed optional queries, truncated paging...)."""
+    """Notes about the data that change no screen."""
     now: datetime
     knowledge: Knowledge
     lookback_weeks: float | None = None
+    unreadable: tuple[Unreadable, ...] = ()
+    """Sources that could not be read, or were read only in part (failed or truncated queries,
+    malformed answers): the screens that depend on them are not done."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hooks.rules.findings import pruned
+
 Indicator = Literal["info", "warning", "critical"]
 
 MAX_SUMMARY = 139
@@ -86,20 +88,6 @@ def shorten(text: str, limit: int = MAX_SUMMARY) -> str:
     return cut + "…"
 
 
-def _prune(value: Any) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            pruned = _prune(item)
-            if pruned is None or pruned == "" or pruned == [] or pruned == {}:
-                continue
-            out[key] = pruned
-        return out
-    if isinstance(value, list):
-        return [p for p in (_prune(v) for v in value) if p not in (None, "", [], {})]
-    return value
-
-
 def response_json(cards: list[Card]) -> dict[str, Any]:
     """``{"cards": [...]}`` with no null or empty members anywhere inside the cards."""
-    return {"cards": [_prune(c.model_dump(mode="json", exclude_none=True)) for c in cards]}
+    return {"cards": [pruned(c.model_dump(mode="json", exclude_none=True)) for c in cards]}

@@ -25,6 +25,7 @@ from hooks.patient_data import patient_assessment
 from hooks.render import CI_TEXT, CONSENSUS_LABEL, PI_LABEL, ci_line, links, source
 from hooks.rules.conditions import concept_matches
 from hooks.rules.contraindications import TARGET_DRUGS, blood_pressures
+from hooks.rules.findings import SCREEN_LABELS, Assessment
 from hooks.rules.knowledge import Knowledge
 
 SERVICE_ID = "ketamine-order-safety"
@@ -138,19 +139,81 @@ def _warnings(
     return issues, evidence
 
 
+def _unreadable_card(refs: list[str], knowledge: Knowledge) -> Card:
+    listed = ", ".join(refs[:5]) + (f" +{len(refs) - 5} more" if len(refs) > 5 else "")
+    return Card(
+        summary=shorten(
+            "A draft medication order could not be read: check it is not ketamine or "
+            "esketamine before signing."
+        ),
+        indicator="warning",
+        detail=(
+            f"The drug of {listed} could not be identified (its medication element is "
+            "malformed, or names a Medication that was not sent), so the ketamine/esketamine "
+            "safety checks could not run on it."
+        ),
+        source=source(knowledge, PI_LABEL),
+    )
+
+
+def _incomplete_issue(assessment: Assessment) -> tuple[str, str] | None:
+    undone = assessment.incomplete
+    if not undone:
+        return None
+    names = ", ".join(SCREEN_LABELS[s.id] for s in undone)
+    why = "; ".join(dict.fromkeys(w for s in undone for w in s.why))
+    return (
+        f"contraindication screen incomplete ({len(undone)} not checked)",
+        f"could not check {names}: {why}",
+    )
+
+
+LABEL_INDICATIONS = frozenset({"treatment-resistant-depression", "suicidal-ideation"})
+
+
+def _indication_issue(drug: str, assessment: Assessment) -> tuple[str, str] | None:
+    """Esketamine is approved for TRD and for MDD with acute suicidal ideation: say when the
+    record documents neither (or could not be read far enough to tell)."""
+    if drug != "esketamine" or LABEL_INDICATIONS & set(assessment.candidate_reasons):
+        return None
+    trd = assessment.screen("treatment-resistant-depression")
+    unread = f"; {'; '.join(trd.why)}" if trd is not None and trd.why else ""
+    return (
+        "no documented label indication",
+        "no treatment-resistant depression (two failed adequate antidepressant trials) and no "
+        f"depression with acute suicidal ideation is documented{unread}",
+    )
+
+
 def evaluate(hook_input: HookInput) -> HookResult:
     knowledge = hook_input.knowledge
     facts, assessment = patient_assessment(hook_input)
-    orders, gaps = draft_medication_orders(hook_input)
+    drafts = draft_medication_orders(hook_input)
+    gaps = [*drafts.notes, *(f"{ref} (draft order) could not be read" for ref in drafts.unreadable)]
     cards: list[Card] = []
     checked: list[dict[str, Any]] = []
-    for order in orders:
+    if drafts.unreadable:
+        cards.append(_unreadable_card(drafts.unreadable, knowledge))
+    for order in drafts.orders:
         targets = [i.name for i in order.ingredients if i.name in TARGET_DRUGS]
         if not targets or order.fact.status in SKIP_STATUSES:
             continue
         drug = targets[0]
         label = drug.capitalize()
         issues, evidence = _warnings(order, drug, facts, hook_input)
+        incomplete = _incomplete_issue(assessment)
+        if incomplete:
+            issues.insert(0, incomplete)
+        indication = _indication_issue(drug, assessment)
+        if indication:
+            issues.append(indication)
+        if order.defects:
+            issues.append(
+                (
+                    "order partly unreadable",
+                    f"the order's {', '.join(order.defects)} could not be read; check them",
+                )
+            )
         checked.append({"order": order.fact.ref, "drug": drug, "warnings": [i[1] for i in issues]})
         if assessment.contraindications:
             names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications)

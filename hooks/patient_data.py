@@ -13,6 +13,7 @@ from hooks.relevance import OBSERVATION_LISTS, KnowledgeRelevance
 from hooks.rules.assessment import assess
 from hooks.rules.findings import Assessment
 from hooks.rules.knowledge import Knowledge
+from hooks.rules.plausibility import plausible
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +85,13 @@ def patient_facts(hook_input: HookInput) -> Facts:
         observations=facts.observations,
         allergies=facts.allergies,
         gaps=tuple(hook_input.gaps) + facts.gaps,
+        unreadable=tuple(hook_input.unreadable) + facts.unreadable,
     )
 
 
 def patient_assessment(hook_input: HookInput) -> tuple[Facts, Assessment]:
-    facts = patient_facts(hook_input)
+    """The patient's facts (implausible values set aside and reported) and their assessment."""
+    facts = plausible(patient_facts(hook_input), now=hook_input.now, knowledge=hook_input.knowledge)
     assessment = assess(
         facts,
         now=hook_input.now,

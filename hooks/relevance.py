@@ -48,6 +48,7 @@ CONDITION_LISTS = (
 OBSERVATION_LISTS = (
     "phq9-total",
     "phq9-item9",
+    "phq9-panel",
     "bp-panel",
     "bp-systolic",
     "bp-diastolic",
@@ -59,6 +60,7 @@ OBSERVATION_LISTS = (
 OBSERVATION_WINDOWS: dict[str, tuple[str, ...] | None] = {
     "phq9-total": None,  # trial baselines and follow-ups, however old the trial
     "phq9-item9": ("phq9_item9_recent_days",),  # assessment: latest item 9 in that window
+    "phq9-panel": None,  # its total component feeds trial baselines and follow-ups
     "bp-panel": ("bp_window_days", "order_bp_recent_days"),  # contraindications, order-sign
     "bp-systolic": ("bp_window_days", "order_bp_recent_days"),
     "bp-diastolic": ("bp_window_days", "order_bp_recent_days"),

@@ -28,10 +28,11 @@ def evaluate(hook_input: HookInput) -> HookResult:
     knowledge = hook_input.knowledge
     facts, assessment = patient_assessment(hook_input)
     selections = {str(s) for s in hook_input.context.get("selections") or []}
-    orders, gaps = draft_medication_orders(hook_input, only=selections)
+    drafts = draft_medication_orders(hook_input, only=selections)
+    gaps = [*drafts.notes, *(f"{ref} (draft order) could not be read" for ref in drafts.unreadable)]
     antidepressants = [
         name
-        for order in orders
+        for order in drafts.orders
         for name in (i.name for i in order.ingredients)
         if knowledge.ingredients[name].role == "antidepressant"
         # Ingredients without an adequate-dose reference (dextromethorphan in cough syrups and
@@ -46,8 +47,10 @@ def evaluate(hook_input: HookInput) -> HookResult:
     drug = antidepressants[0]
     count = assessment.failed_adequate_trials
     patient_id = str(hook_input.context["patientId"])
-    if assessment.contraindications:
-        names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications)
+    if assessment.contraindications or assessment.incomplete:
+        names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications) or (
+            "contraindication screen incomplete"
+        )
         card = Card(
             summary=shorten(
                 f"{count} failed adequate antidepressant trials before {drug}; "

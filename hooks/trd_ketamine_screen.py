@@ -23,7 +23,7 @@ from hooks.render import (
     referral_suggestion,
     source,
 )
-from hooks.rules.findings import Assessment
+from hooks.rules.findings import SCREEN_LABELS, Assessment
 from hooks.rules.knowledge import Knowledge
 
 SERVICE_ID = "trd-ketamine-screen"
@@ -72,25 +72,44 @@ def cards_for(assessment: Assessment, patient_id: str, hook_input: HookInput) ->
             )
         ]
     if assessment.recommendation == "insufficient-data":
+        summary, heading = _insufficient(assessment)
         return [
             Card(
-                summary=shorten(
-                    "Possible ketamine/esketamine candidate: verify antidepressant doses, "
-                    "durations and diagnosis."
-                ),
+                summary=shorten(summary),
                 indicator="info",
-                detail=detail(
-                    assessment,
-                    heading=(
-                        "The record may meet criteria for treatment-resistant depression, but "
-                        "the data below must be verified first."
-                    ),
-                ),
+                detail=detail(assessment, heading=heading),
                 source=source(knowledge, ATRQ_LABEL),
                 links=links(knowledge, ATRQ_LABEL, PI_LABEL),
             )
         ]
     return []
+
+
+def _insufficient(assessment: Assessment) -> tuple[str, str]:
+    """Summary and heading of the "verify first" card: what exactly could not be settled."""
+    undone = assessment.incomplete
+    if assessment.candidate_reasons and undone:
+        names = ", ".join(SCREEN_LABELS[s.id] for s in undone)
+        return (
+            "Possible ketamine/esketamine candidate: the contraindication screen is incomplete.",
+            f"The record shows {reasons_text(assessment)}, but these contraindication checks "
+            f"could not be done because data could not be read: {names}. Verify them in the "
+            "chart before a referral (what failed is listed under Not verified).",
+        )
+    trd = assessment.screen("treatment-resistant-depression")
+    if trd is not None and trd.why:
+        return (
+            "Possible treatment-resistant depression: part of the medication history could not "
+            "be read; verify.",
+            "Antidepressant trials were counted from the data that could be read; what could "
+            "not be read may change the count (listed under Not verified).",
+        )
+    return (
+        "Possible ketamine/esketamine candidate: verify antidepressant doses, durations and "
+        "diagnosis.",
+        "The record may meet criteria for treatment-resistant depression, but the data below "
+        "must be verified first.",
+    )
 
 
 def evaluate(hook_input: HookInput) -> HookResult:

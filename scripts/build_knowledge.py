@@ -2,12 +2,14 @@
 
 Reads ``<shared>/reference`` (VSAC value-set expansions and the two project TSV tables) and the
 ICD-10-CM April 2026 tabular list shipped in the PyPI package ``simple-icd-10-cm==1.5.0``, and
-writes ``hooks/rules/knowledge/drugs.json``, ``codes.json`` and ``policy.json``. The output is
-deterministic: running the script twice gives byte-identical files. See ``docs/knowledge.md``.
+writes ``hooks/rules/knowledge/drugs.json`` and ``codes.json``. The output is deterministic:
+running the script twice gives byte-identical files. See ``docs/knowledge.md``.
+``policy.json`` (thresholds, windows and the rule-set version) is edited by hand: it is not
+derived from any value set, and each entry carries its citation.
 
 Usage::
 
-    python scripts/build_knowledge.py                # write the three files
+    python scripts/build_knowledge.py                # write drugs.json and codes.json
     python scripts/build_knowledge.py --check        # exit 1 if the files are out of date
     python scripts/build_knowledge.py --shared /path/to/shared
 
@@ -32,7 +34,6 @@ OUT_DIR = REPO_ROOT / "hooks" / "rules" / "knowledge"
 
 VERSION = 1
 VERSION_DATE = "2026-11-27"
-RULESET_VERSION = "2026.11.1"
 
 Json = dict[str, Any]
 
@@ -123,6 +124,10 @@ SOURCES: dict[str, str] = {
     "FHIR-R4": (
         "HL7 FHIR R4 code system http://terminology.hl7.org/CodeSystem/"
         "medicationrequest-status-reason (example binding of MedicationRequest.statusReason)"
+    ),
+    "LOINC": (
+        "LOINC (Regenstrief Institute), loinc.org: PHQ-9 panel 44249-1 'PHQ-9 quick depression "
+        "assessment panel [Reported.PHQ]' with its item and total components"
     ),
     "3P": (
         "Third-party public FHIR files (Questionnaires, IG examples, Synthea test data) that use "
@@ -1241,6 +1246,17 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
             "3P:FHIR PHQ-9 Questionnaires",
         ),
     )
+    lists["phq9-panel"] = code_list(
+        "PHQ-9 panel: an Observation whose components are the item answers and the total "
+        "(item 9 and the total are read from them).",
+        "LOINC",
+        single(
+            LOINC,
+            "44249-1",
+            "PHQ-9 quick depression assessment panel [Reported.PHQ]",
+            "LOINC",
+        ),
+    )
     lists["bp-panel"] = code_list(
         "Blood-pressure panel Observations whose components carry systolic/diastolic values.",
         "3P:US Core blood-pressure profile;3P:Synthea",
@@ -1399,184 +1415,6 @@ def check_patterns(codes_doc: Json) -> None:
 
 
 # ==================================================================================================
-# policy.json
-# ==================================================================================================
-
-
-def threshold(value: float, unit: str, source: str, note: str | None = None) -> Json:
-    return {"value": value, "unit": unit, "source": source, "note": note}
-
-
-def build_policy() -> Json:
-    t = threshold
-    thresholds: dict[str, Json] = {
-        "min_adequate_weeks": t(
-            6,
-            "weeks",
-            "ATRQ",
-            "time at or above the minimum dose for an adequate trial; 6 weeks is the classic "
-            "ATRQ/TRANSFORM convention (unverified); the COMP006 form uses 8-10 weeks",
-        ),
-        "trd_min_failed_trials": t(
-            2,
-            "trials",
-            "FDA-2025;SPV-PI",
-            "TRD = not responded to at least two antidepressants of adequate dose and duration in "
-            "the current episode",
-        ),
-        "merge_gap_weeks": t(
-            14,
-            "weeks",
-            "Fabbri2021",
-            "issues of the same drug <= 14 weeks apart are one continuous exposure",
-        ),
-        "switch_window_weeks": t(
-            14,
-            "weeks",
-            "Fabbri2021",
-            "a switch qualifies if the next antidepressant starts > 0 and <= 14 weeks after the "
-            "last exposure of the previous one",
-        ),
-        "default_supply_days": t(
-            30,
-            "days",
-            "DESIGN",
-            "a prescription with no supply information is taken to cover 30 days",
-        ),
-        "default_doses_per_day": t(
-            1, "doses/day", "DESIGN", "a dose with no timing is taken as once daily"
-        ),
-        "episode_lookback_weeks": t(
-            104,
-            "weeks",
-            "Zhdanava2021",
-            "trials are counted within 2 years (Zhdanava 2021 classifies as non-TRD if not met "
-            "within 2 years)",
-        ),
-        "phq9_baseline_window_days": t(
-            30,
-            "days",
-            "CK:A3.4",
-            "baseline PHQ-9 taken within about 30 days before the trial start (proposed "
-            "operational rule in clinical-knowledge A3.4)",
-        ),
-        "phq9_response_reduction": t(
-            0.5,
-            "fraction",
-            "CK:A1",
-            "conventional response = >= 50 % reduction from baseline; less is non-response",
-        ),
-        "phq9_severe_score": t(
-            20,
-            "score",
-            "Kroenke2001",
-            "PHQ-9 >= 20 = severe depression (Kroenke 2001 cut-offs 5/10/15/20; unverified)",
-        ),
-        "phq9_recent_days": t(
-            90, "days", "DESIGN", "a PHQ-9 counts as recent for severity within 90 days"
-        ),
-        "phq9_item9_recent_days": t(
-            30, "days", "DESIGN", "a positive PHQ-9 item 9 counts as recent within 30 days"
-        ),
-        "bp_systolic_limit": t(
-            140,
-            "mmHg",
-            "SPV-PI",
-            "label example of elevated baseline BP (> 140 systolic); readings ABOVE the limit "
-            "count (SPV-PI is unverified)",
-        ),
-        "bp_diastolic_limit": t(
-            90,
-            "mmHg",
-            "SPV-PI",
-            "label example of elevated baseline BP (> 90 diastolic); readings ABOVE the limit "
-            "count (SPV-PI is unverified)",
-        ),
-        "bp_window_days": t(
-            90, "days", "DESIGN", "blood-pressure readings older than 90 days are ignored"
-        ),
-        "bp_readings_averaged": t(
-            3, "readings", "DESIGN", "mean of the most recent up to 3 readings"
-        ),
-        "order_bp_recent_days": t(
-            30,
-            "days",
-            "DESIGN",
-            "an order-time BP reading must be within 30 days to count as a pre-treatment "
-            "assessment",
-        ),
-        "order_weight_recent_days": t(
-            90,
-            "days",
-            "DESIGN",
-            "a body weight within 90 days is used for the ketamine mg/kg check",
-        ),
-        "ketamine_iv_mg_per_kg": t(
-            0.5,
-            "mg/kg",
-            "Sanacora2017",
-            "0.5 mg/kg IV over 40 minutes, the dose most reported (from secondary summaries; "
-            "unverified against the full text)",
-        ),
-        "ketamine_dose_tolerance": t(
-            0.1,
-            "fraction",
-            "DESIGN",
-            "10 % over 0.5 mg/kg allowed for rounding to syringe volumes",
-        ),
-        "pregnancy_window_weeks": t(
-            42,
-            "weeks",
-            "CK:C8",
-            "a pregnancy code counts if its onset/recorded date is within about 42 weeks "
-            "(gestation window) with no delivery since",
-        ),
-        "breastfeeding_window_weeks": t(
-            52,
-            "weeks",
-            "DESIGN",
-            "a breastfeeding code counts for 52 weeks after its onset/recorded date",
-        ),
-        "adult_age_years": t(
-            18,
-            "years",
-            "SPV-PI",
-            "SPRAVATO is not approved in paediatric (< 18 years) patients",
-        ),
-        "hypertensive_crisis_recent_days": t(
-            90,
-            "days",
-            "DESIGN",
-            "a hypertensive-crisis code counts as recent within 90 days",
-        ),
-    }
-    doc: Json = {
-        "version": VERSION,
-        "ruleset_version": RULESET_VERSION,
-        "version_history": version_history(
-            "Initial rule set: thresholds and windows for the TRD count and the ketamine/"
-            "esketamine order checks"
-        ),
-        "sources": {},
-        "thresholds": thresholds,
-        "citations": {
-            "SPRAVATO (esketamine) US Prescribing Information": (
-                "https://www.janssenlabels.com/package-insert/product-monograph/"
-                "prescribing-information/SPRAVATO-pi.pdf"
-            ),
-            "Sanacora et al. 2017 ketamine consensus (JAMA Psychiatry)": (
-                "https://doi.org/10.1001/jamapsychiatry.2017.0080"
-            ),
-            "MGH ATRQ adequate-trial criteria (Chandler 2010)": (
-                "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC6493891/"
-            ),
-        },
-    }
-    doc["sources"] = sources_for(doc)
-    return doc
-
-
-# ==================================================================================================
 # main
 # ==================================================================================================
 
@@ -1617,11 +1455,9 @@ def main(argv: list[str] | None = None) -> int:
     drugs, skipped = build_drugs(ref)
     codes, removed = build_codes(ref, icd)
     check_patterns(codes)
-    policy = build_policy()
     rendered = {
         "drugs.json": render(drugs),
         "codes.json": render(codes),
-        "policy.json": render(policy),
     }
 
     if args.check:

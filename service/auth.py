@@ -6,9 +6,10 @@ Trust model (CDS Hooks 2.0.1 "Trusting CDS Clients"; checklist section J):
 2. The header ``alg`` must be one of ``KETAMINE_CDS_JWT_ALGORITHMS`` (ES384 and RS384 by default;
    ``none`` and HMAC can never be configured), and the key type must fit it: the token never
    chooses the key type (no algorithm confusion).
-3. ``iss`` must be a configured trusted client. Its keys come from the client's configured JWKS
-   (URL or inline), or from the token's ``jku`` only when that exact URL is on the client's
-   ``jku_allowlist``; any other ``jku`` is refused without being fetched.
+3. ``iss`` must be a configured trusted client. Its keys come from the token's ``jku`` when that
+   exact URL is on the client's ``jku_allowlist``; otherwise from the client's configured JWKS
+   (URL or inline). Any other ``jku`` is ignored and never fetched: a token is refused only if
+   no key the client is configured with verifies it.
 4. The key is chosen by ``kid`` (a token without ``kid`` is accepted only when the JWKS holds a
    single usable key). An unknown ``kid`` triggers at most one JWKS refresh per
    ``jwks_refresh_interval_seconds``.
@@ -186,10 +187,10 @@ class Verifier:
         self, client: TrustedClient, header: dict[str, Any], *, refresh: bool
     ) -> list[dict[str, Any]]:
         jku = header.get("jku")
-        if jku is not None:
-            if not isinstance(jku, str) or jku not in client.jku_allowlist:
-                raise Rejected("jku is not on this client's allow-list")
+        if isinstance(jku, str) and jku in client.jku_allowlist:
             return await self._jwks.keys(jku, refresh=refresh)
+        # Any other jku is ignored, never fetched: the client's configured keys decide (the CDS
+        # Hooks sandbox always sends its jku, also to services that hold its key inline).
         if client.jwks is not None:
             return [k for k in client.jwks.get("keys", []) if isinstance(k, dict)]
         assert client.jwks_url is not None

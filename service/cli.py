@@ -109,7 +109,7 @@ def print_assessment(assessment: dict[str, Any]) -> None:
         f"[bold]failed adequate trials:[/bold] {assessment['failed_adequate_trials']}   "
         f"[bold]reasons:[/bold] {', '.join(assessment['candidate_reasons']) or '-'}"
     )
-    if assessment["trials"]:
+    if assessment.get("trials", []):
         table = Table(
             "ingredient",
             "mg/day",
@@ -122,25 +122,25 @@ def print_assessment(assessment: dict[str, Any]) -> None:
             title="Antidepressant trials (current episode)",
             show_lines=False,
         )
-        for trial in assessment["trials"]:
-            dose = trial["max_daily_dose_mg"]
+        for trial in assessment.get("trials", []):
+            dose = trial.get("max_daily_dose_mg")
             table.add_row(
                 trial["ingredient"],
                 "?" if dose is None else f"{dose:g}",
                 f"{trial['weeks']:g}",
                 trial["start"],
-                trial["end"] or "now",
+                trial.get("end") or "now",
                 trial["outcome"],
                 trial["why"],
                 ", ".join(trial["evidence"][:3]) + (" ..." if len(trial["evidence"]) > 3 else ""),
             )
         console.print(table)
-    if assessment["contraindications"]:
+    if assessment.get("contraindications", []):
         table = Table("contraindication", "what was found", "source", title="Contraindications")
-        for ci in assessment["contraindications"]:
+        for ci in assessment.get("contraindications", []):
             table.add_row(ci["id"], ci["detail"], ci["source"])
         console.print(table)
-    for gap in assessment["data_gaps"]:
+    for gap in assessment.get("data_gaps", []):
         console.print(f"[yellow]data gap:[/yellow] {gap}")
 
 

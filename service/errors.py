@@ -9,7 +9,13 @@
     ├── DataUnavailable         412     required data neither prefetched nor retrievable
     └── UpstreamFhirError       502     the EHR's FHIR server failed (used inside gathering)
         ├── UpstreamTemporary           timeouts, 429, 5xx (retried once)
+        │   └── DeadlineReached         the hook call's FHIR deadline passed (fhir_gateway)
         └── UpstreamFatal               4xx, redirects, non-FHIR answers
+            ├── MalformedAnswer         a 200 that is not what the query asks for (fhir_answers)
+            └── QueryFailed             an OperationOutcome reporting an error (fhir_answers)
+
+Inside gathering, an upstream error on a required prefetch key becomes ``DataUnavailable`` (412);
+on an optional key it becomes a named data gap that changes the answer (never "nothing found").
 
 Every error body is a FHIR OperationOutcome whose text says what went wrong and what to do; it
 never echoes tokens, request bodies or patient data.
@@ -76,6 +82,8 @@ class UpstreamFhirError(CdsServiceError):
     def __init__(self, message: str, *, upstream_status: int | None = None) -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
+        self.retry_after: float | None = None
+        """Seconds the server asked us to wait (``Retry-After``), when it said."""
 
 
 class UpstreamTemporary(UpstreamFhirError):
@@ -86,6 +94,16 @@ class UpstreamFatal(UpstreamFhirError):
     """4xx, a redirect or an answer that is not FHIR JSON: retrying will not help."""
 
     issue_code = "processing"
+
+
+EXCERPT_LIMIT = 40
+"""Longest piece of any input an error message quotes."""
+
+
+def excerpt(value: object, limit: int = EXCERPT_LIMIT) -> str:
+    """A short, printable excerpt of an input value for an error message (never the whole)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(value)[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def operation_outcome(message: str, code: str, severity: str = "error") -> dict[str, Any]:

@@ -84,6 +84,11 @@ def create_app(
         description="CDS Hooks 2.0.1 service: TRD screening and ketamine/esketamine safety",
         version="0.1.0",
         lifespan=lifespan,
+        # The API documentation describes every endpoint to anyone who asks: off unless the
+        # operator turns it on (KETAMINE_CDS_API_DOCS).
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     if settings.cors_origin_list:
         # Browser clients such as the public CDS Hooks sandbox. The JWT travels in a header, so

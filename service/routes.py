@@ -13,10 +13,11 @@ from pydantic import ValidationError
 
 from hooks.base import HookInput, HookResult, HookService
 from hooks.cards import response_json
+from service import jsonio
 from service.auth import authorise
 from service.cds_models import FeedbackRequest, HookRequest
 from service.deps import AppState, state_of
-from service.errors import InvalidHookRequest, PayloadTooLarge, UnknownService
+from service.errors import InvalidHookRequest, PayloadTooLarge, UnknownService, excerpt
 from service.fhir_gateway import FhirGateway, check_allowed
 from service.gather import Gathered, gather
 
@@ -29,7 +30,9 @@ def _service(state: AppState, service_id: str) -> HookService:
     for service in state.registry:
         if service.id == service_id:
             return service
-    raise UnknownService(f"no CDS service with id {service_id!r}; GET /cds-services lists them")
+    raise UnknownService(
+        f"no CDS service with id {excerpt(service_id)!r}; GET /cds-services lists them"
+    )
 
 
 async def _body(request: Request, state: AppState) -> Any:
@@ -46,23 +49,24 @@ async def _body(request: Request, state: AppState) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        return jsonio.loads(raw)
+    except ValueError as exc:
         raise InvalidHookRequest("request body is not valid JSON") from exc
 
 
 def _validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg']}")
+        where = ".".join(excerpt(str(p), 30) for p in error["loc"][:4]) or "body"
+        parts.append(f"{where}: {excerpt(error['msg'], 120)}")
     return "; ".join(parts)
 
 
 def _check_context(service: HookService, hook_request: HookRequest) -> dict[str, Any]:
     if hook_request.hook != service.hook:
         raise InvalidHookRequest(
-            f"service {service.id!r} answers hook {service.hook!r}, not {hook_request.hook!r}"
+            f"service {service.id!r} answers hook {service.hook!r}, "
+            f"not {excerpt(hook_request.hook)!r}"
         )
     context = dict(hook_request.context)
     missing = [f for f in service.required_context if context.get(f) in (None, "", [], {})]
@@ -115,6 +119,7 @@ async def run_hook(
             token=token,
             page_cap=state.settings.fhir_page_cap,
             timeout_seconds=state.settings.fhir_timeout_seconds,
+            deadline_seconds=state.settings.fhir_deadline_seconds,
         )
     started = time.perf_counter()
     gathered = await gather(
@@ -124,7 +129,8 @@ async def run_hook(
     hook_input = HookInput(
         context=context,
         resources=gathered.resources,
-        gaps=tuple(gathered.gaps),
+        gaps=(),
+        unreadable=tuple(gathered.unreadable),
         now=state.clock(),
         knowledge=state.knowledge,
         lookback_weeks=state.settings.episode_lookback_weeks,
@@ -184,6 +190,12 @@ async def feedback(request: Request, service_id: str) -> Response:
         state.settings, state.verifier, request.headers.get("authorization"), service.id, "feedback"
     )
     body = await _body(request, state)
+    items = body.get("feedback") if isinstance(body, dict) else None
+    limit = state.settings.max_feedback_items
+    if isinstance(items, list) and len(items) > limit:
+        raise PayloadTooLarge(
+            f"a feedback body may hold at most {limit} items; send them in several calls"
+        )
     try:
         parsed = FeedbackRequest.model_validate(body)
     except ValidationError as exc:

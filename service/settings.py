@@ -6,15 +6,21 @@ only; everything below ``service/`` gets plain values as arguments.
 - ``KETAMINE_CDS_BIND_HOST`` (127.0.0.1): the address the server binds (set by ``serve --host``).
 - ``KETAMINE_CDS_ALLOWED_FHIR_SERVERS`` (empty): comma-separated FHIR base URL prefixes the
   service may call as ``fhirServer``; any other is refused with 403 and never contacted.
-- ``KETAMINE_CDS_FHIR_TIMEOUT_SECONDS`` (4.0): total time allowed for one FHIR request.
+- ``KETAMINE_CDS_FHIR_TIMEOUT_SECONDS`` (4.0): time allowed for one FHIR request.
+- ``KETAMINE_CDS_FHIR_DEADLINE_SECONDS`` (5.0): time allowed for all the FHIR work of one hook
+  call (every query, page and retry); what it cuts off becomes a named data gap.
 - ``KETAMINE_CDS_FHIR_PAGE_CAP`` (10): pages followed per query before results are truncated.
 - ``KETAMINE_CDS_MAX_BODY_BYTES`` (5000000): larger request bodies get 413.
+- ``KETAMINE_CDS_MAX_FEEDBACK_ITEMS`` (100): larger feedback bodies get 413.
+- ``KETAMINE_CDS_API_DOCS`` (false): serve ``/docs`` and ``/openapi.json``.
 - ``KETAMINE_CDS_EPISODE_LOOKBACK_WEEKS`` (knowledge default, 104): trials that ended before
   this are outside the current episode.
 - ``KETAMINE_CDS_LOG_LEVEL`` (INFO): level of the JSON logs.
 - ``KETAMINE_CDS_TRUSTED_CLIENTS`` (empty): JSON list of trusted CDS clients, each
   ``{"iss": ..., "jwks_url": ...}`` or ``{"iss": ..., "jwks": {...}}``, optionally with
-  ``"jku_allowlist": [...]`` and ``"fhir_servers": [...]``.
+  ``"jku_allowlist": [...]`` and ``"fhir_servers": [...]``. A client with its own
+  ``fhir_servers`` may call those and nothing else; the global list applies to clients without
+  one (and to development mode).
 - ``KETAMINE_CDS_PUBLIC_BASE_URL`` (none): the service's public base URL (e.g.
   ``https://cds.example.org``); the expected JWT ``aud`` is built from it, never from Host.
 - ``KETAMINE_CDS_JWT_ALGORITHMS`` (ES384,RS384): accepted signature algorithms (asymmetric only).
@@ -88,8 +94,11 @@ class Settings(BaseSettings):
     bind_host: str = "127.0.0.1"
     allowed_fhir_servers: str = ""
     fhir_timeout_seconds: float = Field(default=4.0, gt=0, le=60)
+    fhir_deadline_seconds: float = Field(default=5.0, gt=0, le=60)
     fhir_page_cap: int = Field(default=10, ge=1, le=1000)
     max_body_bytes: int = Field(default=5_000_000, ge=1024)
+    max_feedback_items: int = Field(default=100, ge=1, le=10_000)
+    api_docs: bool = False
     episode_lookback_weeks: float | None = Field(default=None, gt=0)
     log_level: str = "INFO"
     trusted_clients: str = ""
@@ -162,9 +171,12 @@ class Settings(BaseSettings):
         return _split(self.cors_origins)
 
     def fhir_servers_for(self, client: TrustedClient | None) -> tuple[str, ...]:
-        """The global allow-list plus the client's own FHIR servers."""
-        own = tuple(u.rstrip("/") for u in client.fhir_servers) if client else ()
-        return self.fhir_server_prefixes + own
+        """The FHIR servers a caller may name: a client's own list when it has one (and only
+        that: in a multi-tenant deployment one EHR must not reach another's server), else the
+        global allow-list (clients without a list, development mode)."""
+        if client is not None and client.fhir_servers:
+            return tuple(u.rstrip("/") for u in client.fhir_servers)
+        return self.fhir_server_prefixes
 
     @model_validator(mode="after")
     def _dev_mode_only_on_loopback(self) -> Settings:

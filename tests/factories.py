@@ -471,15 +471,17 @@ IV_ROUTE = {
 
 
 def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A search answer; Medications (which no template searches) are ``_include``d entries and
+    do not count in ``total``, as on a real server."""
     return {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(resources),
+        "total": sum(r["resourceType"] != "Medication" for r in resources),
         "entry": [
             {
                 "fullUrl": f"http://ehr.example/fhir/{r['resourceType']}/{r['id']}",
                 "resource": r,
-                "search": {"mode": "match"},
+                "search": {"mode": "include" if r["resourceType"] == "Medication" else "match"},
             }
             for r in resources
         ],

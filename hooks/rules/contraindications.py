@@ -251,10 +251,11 @@ def _minor(
 
 def screen(
     facts: Facts, *, now: datetime, knowledge: Knowledge
-) -> tuple[list[Contraindication], list[str]]:
-    """Every contraindication found, and the gaps that stopped a check from being certain."""
+) -> tuple[list[Contraindication], dict[ContraindicationId, list[str]]]:
+    """Every contraindication found, and per check the data it lacked (the record has no recent
+    blood pressure, no birth date...)."""
     found: list[Contraindication] = []
-    gaps: list[str] = []
+    gaps: dict[ContraindicationId, list[str]] = {}
     for ci_id, list_name, history in DIAGNOSIS_CHECKS:
         hits = [
             d
@@ -270,20 +271,17 @@ def screen(
                     "; ".join(describe(d) for d in hits),
                 )
             )
-    hypertension, bp_gaps = _hypertension(facts, now, knowledge)
-    gaps += bp_gaps
+    hypertension, gaps["uncontrolled-hypertension"] = _hypertension(facts, now, knowledge)
     hypersensitivity = _hypersensitivity(facts, knowledge)
-    minor, age_gaps = _minor(facts, now, knowledge)
-    gaps += age_gaps
+    minor, gaps["minor"] = _minor(facts, now, knowledge)
     female_or_unknown = facts.patient is None or facts.patient.gender not in ("male",)
     pregnancy = breastfeeding = None
     if female_or_unknown:
-        pregnancy, pregnancy_gaps = _pregnancy(facts, now, knowledge)
-        gaps += pregnancy_gaps
+        pregnancy, gaps["pregnancy"] = _pregnancy(facts, now, knowledge)
         breastfeeding = _breastfeeding(facts, now, knowledge)
     for item in (hypertension, hypersensitivity, pregnancy, breastfeeding, minor):
         if item is not None:
             found.append(item)
     order = list(SOURCES)
     found.sort(key=lambda c: order.index(c.id))
-    return found, gaps
+    return found, {k: v for k, v in gaps.items() if v}

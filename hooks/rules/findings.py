@@ -42,6 +42,38 @@ Recommendation = Literal[
     "refer-for-evaluation", "not-recommended", "insufficient-data", "not-a-candidate"
 ]
 
+ScreenStatus = Literal["found", "not-found", "incomplete", "no-data"]
+ScreenKind = Literal["contraindication", "candidate-reason"]
+
+CONTRAINDICATION_LABELS: dict[ContraindicationId, str] = {
+    "psychosis-history": "history of psychosis",
+    "current-mania-or-hypomania": "current mania or hypomania",
+    "uncontrolled-hypertension": "uncontrolled hypertension",
+    "serious-heart-disease": "serious heart disease",
+    "aneurysmal-vascular-disease-or-avm": "aneurysmal vascular disease or AVM",
+    "intracerebral-hemorrhage-history": "history of intracerebral hemorrhage",
+    "ketamine-hypersensitivity": "ketamine/esketamine hypersensitivity",
+    "active-substance-use-disorder": "active substance use disorder",
+    "pregnancy": "pregnancy",
+    "breastfeeding": "breastfeeding",
+    "minor": "age under 18",
+}
+"""Clinician words for each contraindication id (cards, gaps, the evidence app)."""
+
+REASON_LABELS: dict[CandidateReason, str] = {
+    "treatment-resistant-depression": "treatment-resistant depression",
+    "suicidal-ideation": "suicidal ideation",
+    "severe-depression": "severe depression",
+    "bipolar-depression": "bipolar depression",
+}
+"""Clinician words for each candidate reason."""
+
+SCREEN_LABELS: dict[str, str] = {
+    **{str(k): v for k, v in CONTRAINDICATION_LABELS.items()},
+    **{str(k): v for k, v in REASON_LABELS.items()},
+}
+"""Clinician words for every screen id."""
+
 
 @dataclass(frozen=True)
 class Trial:
@@ -56,16 +88,18 @@ class Trial:
     """One sentence explaining the outcome (shown by explain and in card detail)."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "ingredient": self.ingredient,
-            "outcome": self.outcome,
-            "start": self.start.date().isoformat(),
-            "end": self.end.date().isoformat() if self.end else None,
-            "weeks": self.weeks,
-            "max_daily_dose_mg": self.max_daily_dose_mg,
-            "evidence": list(self.evidence),
-            "why": self.why,
-        }
+        return pruned(
+            {
+                "ingredient": self.ingredient,
+                "outcome": self.outcome,
+                "start": self.start.date().isoformat(),
+                "end": self.end.date().isoformat() if self.end else None,
+                "weeks": self.weeks,
+                "max_daily_dose_mg": self.max_daily_dose_mg,
+                "evidence": list(self.evidence),
+                "why": self.why,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -77,12 +111,34 @@ class Contraindication:
     """What was found, in clinician words (e.g. "Schizophrenia (Condition/12), resolved")."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "evidence": list(self.evidence),
-            "source": self.source,
-            "detail": self.detail,
-        }
+        return pruned(
+            {
+                "id": self.id,
+                "evidence": list(self.evidence),
+                "source": self.source,
+                "detail": self.detail,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Screen:
+    """The result of one screen, as shown by explain and the evidence app's checklist."""
+
+    id: str
+    kind: ScreenKind
+    status: ScreenStatus
+    evidence: tuple[str, ...] = ()
+    why: tuple[str, ...] = ()
+    """What could not be read (incomplete), or what the record lacks (no-data)."""
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "kind": self.kind, "status": self.status}
+        if self.evidence:
+            out["evidence"] = list(self.evidence)
+        if self.why:
+            out["why"] = list(self.why)
+        return out
 
 
 @dataclass(frozen=True)
@@ -95,15 +151,53 @@ class Assessment:
     recommendation: Recommendation
     ruleset_version: str
     reasons_evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    screens: tuple[Screen, ...] = ()
+    """Every contraindication and candidate-reason screen with its status."""
+
+    def screen(self, screen_id: str) -> Screen | None:
+        return next((s for s in self.screens if s.id == screen_id), None)
+
+    @property
+    def incomplete(self) -> tuple[Screen, ...]:
+        """Contraindication screens that could not be completed."""
+        return tuple(
+            s for s in self.screens if s.kind == "contraindication" and s.status == "incomplete"
+        )
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "failed_adequate_trials": self.failed_adequate_trials,
-            "trials": [t.as_json() for t in self.trials],
-            "candidate_reasons": list(self.candidate_reasons),
-            "contraindications": [c.as_json() for c in self.contraindications],
-            "data_gaps": list(self.data_gaps),
-            "recommendation": self.recommendation,
-            "ruleset_version": self.ruleset_version,
-            "candidate_reason_evidence": {k: list(v) for k, v in self.reasons_evidence.items()},
-        }
+        """The assessment as JSON, with no null or empty member anywhere (omitted instead)."""
+        return pruned(
+            {
+                "failed_adequate_trials": self.failed_adequate_trials,
+                "trials": [t.as_json() for t in self.trials],
+                "candidate_reasons": list(self.candidate_reasons),
+                "contraindications": [c.as_json() for c in self.contraindications],
+                "screens": [s.as_json() for s in self.screens],
+                "data_gaps": list(self.data_gaps),
+                "recommendation": self.recommendation,
+                "ruleset_version": self.ruleset_version,
+                "candidate_reason_evidence": {
+                    k: list(v) for k, v in self.reasons_evidence.items()
+                },
+            }
+        )
+
+
+def pruned(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` without null, "", [] or {} members (CDS Hooks: omit what has no value)."""
+    out: dict[str, Any] = _prune(value)
+    return out
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            kept = _prune(item)
+            if kept is None or kept == "" or kept == [] or kept == {}:
+                continue
+            out[key] = kept
+        return out
+    if isinstance(value, list):
+        return [k for k in (_prune(v) for v in value) if k not in (None, "", [], {})]
+    return value

@@ -131,12 +131,35 @@ class Threshold(_Frozen):
     note: str | None = None
 
 
+class PlausibleRange(_Frozen):
+    """The values an Observation of one code list can take; others are entry errors."""
+
+    low: float
+    high: float
+    unit: str
+    source: str
+    note: str | None = None
+
+
+class AnswerScores(_Frozen):
+    """Scores of coded questionnaire answers (e.g. PHQ-9 items answered with LOINC answers)."""
+
+    system: str
+    source: str
+    note: str | None = None
+    scores: dict[str, float]
+
+
 class PolicyKnowledge(_Frozen):
     version: int
     ruleset_version: str
     version_history: tuple[VersionEntry, ...]
     sources: dict[str, str]
     thresholds: dict[str, Threshold]
+    answer_scores: AnswerScores
+    ranges: dict[str, PlausibleRange] = Field(
+        default_factory=dict, description="code list name -> plausible values of its readings"
+    )
     citations: dict[str, str] = Field(
         description="card source label -> URL of the guideline or label it cites"
     )
@@ -165,6 +188,7 @@ REQUIRED_CODE_LISTS: tuple[str, ...] = (
     "depression-indication",
     "phq9-total",
     "phq9-item9",
+    "phq9-panel",
     "bp-panel",
     "bp-systolic",
     "bp-diastolic",
@@ -203,6 +227,11 @@ REQUIRED_THRESHOLDS: tuple[str, ...] = (
     "breastfeeding_window_weeks",
     "adult_age_years",
     "hypertensive_crisis_recent_days",
+    "max_order_supply_days",
+    "implausible_dose_multiple",
+    "future_tolerance_days",
+    "max_planned_start_days",
+    "max_record_age_years",
 )
 
 
@@ -318,7 +347,9 @@ class _Checked(BaseModel):
             (
                 "policy.json",
                 self.policy.sources,
-                {t.source for t in self.policy.thresholds.values()},
+                {t.source for t in self.policy.thresholds.values()}
+                | {r.source for r in self.policy.ranges.values()}
+                | {self.policy.answer_scores.source},
             ),
         ):
             undefined = sorted(_tags(used) - set(sources))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fhir_mappers.codes import RXNORM
+from fhir_mappers.dates import shift
 from fhir_mappers.facts import Concept, IngredientStrength, MedicationFact
 from fhir_mappers.medication import daily_amount
 from hooks.rules.knowledge import Knowledge
@@ -127,6 +128,22 @@ def daily_mg(fact: MedicationFact, strength_mg: float | None, knowledge: Knowled
     return None
 
 
+def plausible_daily_mg(
+    fact: MedicationFact, item: ResolvedIngredient, knowledge: Knowledge
+) -> tuple[float | None, str | None]:
+    """The daily dose, or None and why when it is implausibly high for the ingredient (more than
+    ``implausible_dose_multiple`` times its adequate minimum): such a dose reads as unknown."""
+    dose = daily_mg(fact, item.strength_mg, knowledge)
+    minimum = knowledge.ingredients[item.name].min_daily_dose_mg
+    if dose is None or not minimum:
+        return dose, None
+    if dose > minimum * knowledge.threshold("implausible_dose_multiple") or dose < 0:
+        return None, (
+            f"{fact.ref}: {item.name} {dose:,.6g} mg/day is implausible; read as an unknown dose"
+        )
+    return dose, None
+
+
 def _reason_use(fact: MedicationFact, knowledge: Knowledge) -> str | None:
     """A stated indication (reasonCode or referenced Condition) other than depression.
 
@@ -185,18 +202,20 @@ def exposures(
         if fact.end is not None:
             end = fact.end
         elif fact.supply_days is not None:
-            end = fact.start + timedelta(days=fact.supply_days)
+            end = shift(fact.start, days=fact.supply_days) or now
         elif fact.status == "active":
             end = now
             ongoing = True
-            if fact.start < now - timedelta(weeks=STALE_ACTIVE_WEEKS):
+            if fact.start < (shift(now, weeks=-STALE_ACTIVE_WEEKS) or fact.start):
                 gaps.append(
                     f"{fact.ref}: active since {fact.start.date().isoformat()} with no end or "
                     "supply; taken as still taken, verify"
                 )
         else:
-            end = fact.start + timedelta(days=default_days)
-        if end >= now or (fact.status == "active" and end >= now - timedelta(days=default_days)):
+            end = shift(fact.start, days=default_days) or now
+        if end >= now or (
+            fact.status == "active" and end >= (shift(now, days=-default_days) or now)
+        ):
             # An active order whose last supply ran out less than one supply period ago is
             # taken as still taken (refills lag); anything else ends when its supply does.
             end, ongoing = now, True
@@ -205,6 +224,9 @@ def exposures(
         reason_use = _reason_use(fact, knowledge)
         for item in resolved:
             ingredient = knowledge.ingredients[item.name]
+            dose, implausible = plausible_daily_mg(fact, item, knowledge)
+            if implausible:
+                gaps.append(implausible)
             out.append(
                 Exposure(
                     ingredient=item.name,
@@ -213,7 +235,7 @@ def exposures(
                     start=fact.start,
                     end=end,
                     ongoing=ongoing,
-                    daily_mg=daily_mg(fact, item.strength_mg, knowledge),
+                    daily_mg=dose,
                     non_depression_use=item.non_depression_use or reason_use,
                     fact=fact,
                 )

@@ -23,10 +23,10 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from fhir_mappers.facts import ObservationFact
 from hooks.rules.findings import Outcome, Trial
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import Exposure
+from hooks.rules.questionnaires import Score
 
 WEEK = timedelta(weeks=1)
 
@@ -112,13 +112,12 @@ class _Timeline:
     """Dated observations sorted by time, for "the latest one between two instants" lookups in
     O(log n) (a trial's PHQ-9 baseline and follow-up)."""
 
-    def __init__(self, observations: list[ObservationFact]) -> None:
-        dated = [(o.effective, o) for o in observations if o.effective is not None]
-        dated.sort(key=lambda pair: pair[0])  # stable: equal times keep their order
-        self._times = [t for t, _ in dated]
-        self._observations = [o for _, o in dated]
+    def __init__(self, scores: tuple[Score, ...]) -> None:
+        dated = sorted(scores, key=lambda s: s.effective)  # stable: equal times keep their order
+        self._times = [s.effective for s in dated]
+        self._observations = dated
 
-    def last_between(self, low: datetime, high: datetime) -> ObservationFact | None:
+    def last_between(self, low: datetime, high: datetime) -> Score | None:
         """The last observation (in time order) with ``low <= effective <= high``."""
         index = bisect_right(self._times, high)
         if index and self._times[index - 1] >= low:
@@ -236,7 +235,7 @@ def _classify(
 
 def build_trials(
     exposures: list[Exposure],
-    phq9: list[ObservationFact],
+    phq9: tuple[Score, ...],
     *,
     now: datetime,
     knowledge: Knowledge,
@@ -264,7 +263,7 @@ def build_trials(
             elif minimum is None or exposure.daily_mg >= minimum:
                 augmenters.append(exposure)
     drafts = _merge(trial_exposures, gap)
-    phq9_timeline = _Timeline(list(phq9))
+    phq9_timeline = _Timeline(phq9)
     candidates = [d for d in drafts if _treats_depression(d, knowledge)]
     trials: list[Trial] = []
     for draft in drafts:

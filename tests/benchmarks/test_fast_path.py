@@ -124,7 +124,7 @@ def test_validation_verdicts_are_remembered_and_logged_each_time(
     with caplog.at_level(logging.WARNING, logger="fhir_mappers.parse"):
         assert not parse.is_valid(bad)
         assert not parse.is_valid(bad)
-    assert len([r for r in caplog.records if "illegal status" in r.getMessage()]) == 2
+    assert len([r for r in caplog.records if "malformed in status" in r.getMessage()]) == 2
     info = parse.validation_cache_info()
     assert info["hits"] == 2 and info["misses"] == 2 and info["size"] == 2
     changed = dict(good, status="final ")

@@ -110,7 +110,9 @@ def _check_facts(facts: Facts, stats: MappingStats, label: str) -> None:
     for ref, value in _datetimes(facts):
         assert value.tzinfo is not None and value.utcoffset() is not None, f"{label}: {ref} naive"
     assert stats.mapped + stats.irrelevant + stats.invalid <= stats.seen, (label, stats)
-    assert stats.invalid == sum("is malformed and was skipped" in g for g in facts.gaps), label
+    assert stats.invalid == sum(
+        "is malformed" in u.why or "cannot be read" in u.why for u in facts.unreadable
+    ), label
     for m in facts.medications:
         assert m.dose_value is None or m.dose_value >= 0, (label, m.ref)
         assert m.supply_days is None or m.supply_days >= 0, (label, m.ref)

@@ -208,8 +208,8 @@ HOSTILE: list[tuple[str, Callable[[Keys], str | None], int]] = [
     ("rs256-not-allowed", lambda k: token(k.rsa, alg="RS256", kid="r1"), 401),
     ("es384-header-with-p256-key", lambda k: token(k.p256, alg="ES256", kid="a1"), 401),
     (
-        "jku-not-on-allow-list",
-        lambda k: token(k.a, headers={"jku": "https://evil.example/jwks"}),
+        "unlisted-jku-with-a-key-the-client-does-not-have",
+        lambda k: token(k.other, headers={"jku": "https://evil.example/jwks"}),
         401,
     ),
     ("kid-unknown", lambda k: token(k.a, kid="zz"), 401),
@@ -317,16 +317,64 @@ def test_jwt_jku_on_allow_list_is_used(keys: Keys, app_client, ehr) -> None:
     assert ehr.routes["jku-a"].call_count == 1
 
 
-def test_jwt_unlisted_jku_never_fetched(keys: Keys, app_client, ehr) -> None:
-    """Verify that a jku off the allow-list is refused without any request to it."""
+@pytest.mark.parametrize(
+    ("signer", "status"),
+    [("a", 200), ("other", 401)],
+    ids=["configured-key-accepted", "foreign-key-refused"],
+)
+def test_jwt_unlisted_jku_ignored_never_fetched_configured_keys_decide(
+    signer: str, status: int, keys: Keys, app_client, ehr
+) -> None:
+    """Verify that a jku off the allow-list is never fetched and the client's configured keys
+    decide: a token signed with one of them is accepted, any other key is refused."""
     evil = ehr.get("https://evil.example/jwks", name="evil").mock(
-        return_value=httpx.Response(200, json=keys.jwks_a)
+        return_value=httpx.Response(200, json={"keys": [_jwk(keys.other, "a1", "ES384")]})
     )
-    assert (
-        _post(app_client(), token(keys.a, headers={"jku": "https://evil.example/jwks"})).status_code
-        == 401
-    )
+    signed = token(getattr(keys, signer), headers={"jku": "https://evil.example/jwks"})
+    assert _post(app_client(), signed).status_code == status
     assert evil.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("iss", "kid", "signer", "server", "status"),
+    [
+        (ISS_A, "a1", "a", "https://global.example/fhir", 403),
+        (ISS_A, "a1", "a", FHIR_A, 200),
+    ],
+    ids=["own-list-client-refused-a-global-server", "own-list-client-own-server"],
+)
+def test_jwt_client_with_own_fhir_list_may_use_only_that_list(
+    iss: str, kid: str, signer: str, server: str, status: int, keys: Keys, app_client, ehr
+) -> None:
+    """Verify that a client with its own fhir_servers may name those and nothing else, even a
+    server on the global allow-list (multi-tenant isolation); nothing is sent on refusal."""
+    global_route = ehr.get(url__startswith="https://global.example/", name="global").mock(
+        return_value=httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
+    )
+    client = app_client(allowed_fhir_servers="https://global.example/fhir")
+    signed = token(getattr(keys, signer), kid=kid, iss=iss)
+    response = _post(client, signed, _body(server))
+    assert response.status_code == status, response.text
+    assert global_route.call_count == 0
+
+
+def test_jwt_sandbox_shape_es384_jku_verified_with_inline_key(keys: Keys, app_client, ehr) -> None:
+    """Verify that a token shaped like the CDS Hooks sandbox's (ES384, typ JWT, kid, and its
+    fixed jku) is verified against a client configured with the sandbox key inline, without
+    fetching the jku."""
+    sandbox_jku = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+    fetched = ehr.get(sandbox_jku, name="sandbox-jwks").mock(
+        return_value=httpx.Response(500)
+    )
+    settings = _settings(keys)
+    clients = json.loads(settings.trusted_clients)
+    clients.append({"iss": "https://sandbox.cds-hooks.org", "jwks": keys.jwks_b})
+    client = app_client(trusted_clients=json.dumps(clients), allowed_fhir_servers=FHIR_A)
+    signed = token(
+        keys.b, kid="b1", iss="https://sandbox.cds-hooks.org", headers={"jku": sandbox_jku}
+    )
+    assert _post(client, signed).status_code == 200
+    assert fetched.call_count == 0
 
 
 @pytest.mark.parametrize(

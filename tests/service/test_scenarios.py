@@ -25,16 +25,18 @@ def _check(scenario: Scenario, body: dict[str, Any]) -> None:
     if expect.recommendation is not None:
         assert assessment["recommendation"] == expect.recommendation, assessment
     if expect.failed is not None:
-        assert assessment["failed_adequate_trials"] == expect.failed, assessment["trials"]
-    outcomes = {t["ingredient"]: t["outcome"] for t in assessment["trials"]}
+        assert assessment["failed_adequate_trials"] == expect.failed, assessment.get("trials", [])
+    outcomes = {t["ingredient"]: t["outcome"] for t in assessment.get("trials", [])}
     for ingredient, outcome in expect.outcomes.items():
-        assert outcomes.get(ingredient) == outcome, (ingredient, assessment["trials"])
+        assert outcomes.get(ingredient) == outcome, (ingredient, assessment.get("trials", []))
     if expect.contraindications is not None and (
         expect.contraindications or expect.recommendation == "refer-for-evaluation"
     ):
-        assert {c["id"] for c in assessment["contraindications"]} == expect.contraindications
+        assert {
+            c["id"] for c in assessment.get("contraindications", [])
+        } == expect.contraindications
     if expect.reasons is not None:
-        assert set(assessment["candidate_reasons"]) == expect.reasons
+        assert set(assessment.get("candidate_reasons", [])) == expect.reasons
     if expect.indicators is not None and (
         expect.indicators
         or scenario.expect.recommendation in ("not-a-candidate",)
@@ -44,7 +46,9 @@ def _check(scenario: Scenario, body: dict[str, Any]) -> None:
     if expect.summary_has:
         assert any(expect.summary_has in c["summary"] for c in cards), [c["summary"] for c in cards]
     if expect.gap_has:
-        assert any(expect.gap_has in g for g in assessment["data_gaps"]), assessment["data_gaps"]
+        assert any(expect.gap_has in g for g in assessment.get("data_gaps", [])), assessment.get(
+            "data_gaps", []
+        )
     if expect.has_suggestion is not None:
         assert bool(cards and cards[0].get("suggestions")) == expect.has_suggestion
 
