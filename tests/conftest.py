@@ -1,4 +1,7 @@
-"""Shared fixtures: frozen clock (UTC+4), knowledge, a dev-mode app, a fake EHR FHIR server."""
+"""Shared fixtures: frozen clock (UTC+4), knowledge, a dev-mode app, a fake EHR FHIR server.
+
+The ``corpus`` marker and its skip-or-fail rule live in tests/shared_data.py; its hooks are
+registered here by name."""
 
 from __future__ import annotations
 
@@ -17,6 +20,12 @@ from hooks.rules.knowledge import Knowledge, default_knowledge
 from service.main import create_app
 from service.settings import Settings
 from tests.factories import NOW
+from tests.shared_data import (  # noqa: F401  (pytest hooks, registered by their names)
+    pytest_collection_modifyitems,
+    pytest_configure,
+    pytest_report_header,
+    pytest_runtest_call,
+)
 
 EHR = "https://ehr.example/fhir"
 

@@ -1,4 +1,7 @@
-"""Robustness walk over every third-party FHIR R4 fixture (shared ``fixtures/fhir-r4/``).
+"""Robustness walk over third-party FHIR R4 fixture files.
+
+The curated subset (``tests/data/fhir-r4``) always; with the ``corpus`` marker, every file of the
+shared corpus (``fixtures/fhir-r4/``: about 600 files, 75 MB, a few seconds).
 
 Each *.json file (a Bundle of any type, or a single resource) and each *.ndjson file (one resource
 per line) is mapped with ``AcceptAll`` (every Condition, medication, Observation and allergy is
@@ -6,14 +9,11 @@ validated and mapped) and with ``KnowledgeRelevance`` (what the hooks really map
 in full. Nested Bundles (batch responses, documents holding Bundles) are opened too; contained
 resources are the mappers' business. Nothing may raise, facts must keep their documented
 invariants, and the relevance-filtered facts must be a subset of the accept-all ones.
-
-About 600 files, 75 MB: the whole walk takes a few seconds.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,45 +26,46 @@ from hooks.relevance import KnowledgeRelevance
 from hooks.rules.assessment import assess
 from hooks.rules.knowledge import Knowledge
 from tests.factories import NOW
-from tests.shared_data import DEFAULT, shared_dir
+from tests.shared_data import (
+    CORPUS,
+    CORPUS_FHIR_R4,
+    DATA,
+    SUBSET_FHIR_R4,
+    corpus_params,
+    corpus_subdir,
+    read_tsv,
+)
 
-FIXTURES = ("fixtures", "fhir-r4")
 SKIPPED_DIRS = frozenset({"licenses"})
 SKIPPED_FILES = frozenset({"MANIFEST.tsv", "README.md"})
 RECOMMENDATIONS = frozenset(
     {"refer-for-evaluation", "not-recommended", "insufficient-data", "not-a-candidate"}
 )
+CORPUS_FOLDERS = frozenset(
+    {
+        "hl7-r4-examples",
+        "us-core-examples",
+        "synthea-smart-sandbox-r4",
+        "synthea-v3-fhir-data-pipes",
+        "synthea-bulk-ndjson-10-patients",
+        "inferno-us-core-reference-data",
+    }
+)
 
 
-def _fixture_root_at_collection() -> Path:
-    # Collection must not fail the whole module; the test bodies fail when the folder is missing.
-    return Path(os.environ.get("KETAMINE_CDS_SHARED", DEFAULT)).joinpath(*FIXTURES)
-
-
-def _fixture_files() -> list[Any]:
-    root = _fixture_root_at_collection()
-    if not root.is_dir():
-        return [pytest.param(None, id="shared-fixtures-missing")]
-    files = [
+def data_files(root: Path) -> list[str]:
+    """The fixture files under ``root`` (relative paths), without licences and documentation."""
+    return [
         p.relative_to(root).as_posix()
         for p in sorted(root.rglob("*"))
         if p.is_file()
         and not SKIPPED_DIRS & set(p.relative_to(root).parts)
         and p.name not in SKIPPED_FILES
     ]
-    return [pytest.param(f, id=f) for f in files] or [
-        pytest.param(None, id="shared-fixtures-empty")
-    ]
 
 
-FILES = _fixture_files()
-
-
-def fixture_root() -> Path:
-    root = shared_dir().joinpath(*FIXTURES)
-    if not root.is_dir():
-        pytest.fail(f"FHIR R4 fixture folder missing: {root}")
-    return root
+SUBSET_FILES = data_files(SUBSET_FHIR_R4)
+CORPUS_FILES = corpus_params(lambda shared: data_files(shared.joinpath(*CORPUS_FHIR_R4)), ids=str)
 
 
 def flatten(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -131,15 +132,8 @@ def _check_assessment(facts: Facts, knowledge: Knowledge, label: str) -> None:
     json.dumps(assessment.as_json())  # the explain endpoint must be able to serialise it
 
 
-@pytest.mark.parametrize("relative", FILES)
-def test_map_resources_fixture_file_maps_and_assesses_without_error(
-    relative: str | None, knowledge: Knowledge
-) -> None:
-    """Verify that a fixture file maps with both relevances and assesses without error."""
-    root = fixture_root()
-    if relative is None:
-        pytest.fail(f"no fixture files found under {root}")
-    path = root / relative
+def walk(path: Path, knowledge: Knowledge, relative: str) -> None:
+    """Map one file with both relevances, check the facts, and assess both."""
     assert path.suffix in (".json", ".ndjson"), f"unexpected fixture file type: {relative}"
     resources = read_resources(path)
     # Batch requests of GETs (Bundle-bundle-request-*) and the bulk-export log hold no resource.
@@ -161,22 +155,38 @@ def test_map_resources_fixture_file_maps_and_assesses_without_error(
     _check_assessment(relevant, knowledge, f"{relative} [knowledge]")
 
 
-def test_fixture_walk_covers_every_folder() -> None:
-    """Verify that the walk sees the six fixture folders and the file count of MANIFEST.tsv."""
-    root = fixture_root()
-    walked = [p.values[0] for p in FILES]
-    assert None not in walked, "fixture folder was missing at collection time"
-    folders = {f.split("/")[0] for f in walked}
-    assert folders == {
-        "hl7-r4-examples",
-        "us-core-examples",
-        "synthea-smart-sandbox-r4",
-        "synthea-v3-fhir-data-pipes",
-        "synthea-bulk-ndjson-10-patients",
-        "inferno-us-core-reference-data",
+@pytest.mark.parametrize("relative", SUBSET_FILES, ids=SUBSET_FILES)
+def test_map_resources_subset_file_maps_and_assesses_without_error(
+    relative: str, knowledge: Knowledge
+) -> None:
+    """Verify that a subset fixture file maps with both relevances and assesses without error."""
+    walk(SUBSET_FHIR_R4 / relative, knowledge, relative)
+
+
+@pytest.mark.parametrize("relative", CORPUS_FILES)
+def test_map_resources_corpus_file_maps_and_assesses_without_error(
+    relative: str, knowledge: Knowledge
+) -> None:
+    """Verify that a corpus fixture file maps with both relevances and assesses without error."""
+    walk(corpus_subdir(*CORPUS_FHIR_R4) / relative, knowledge, relative)
+
+
+def test_fixture_walk_subset_covers_its_manifest() -> None:
+    """Verify that the subset walk sees every FHIR file of tests/data/MANIFEST.tsv, in 5 folders."""
+    listed = {r["path"] for r in read_tsv(DATA / "MANIFEST.tsv")}
+    assert set(SUBSET_FILES) == {
+        p.removeprefix("fhir-r4/") for p in listed if p.startswith("fhir-r4/")
     }
-    manifest = (root / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
-    header = manifest[0].split("\t")
-    rows = [dict(zip(header, line.split("\t"), strict=False)) for line in manifest[1:] if line]
+    folders = {f.split("/")[0] for f in SUBSET_FILES}
+    assert folders == CORPUS_FOLDERS - {"synthea-v3-fhir-data-pipes"}
+
+
+@CORPUS
+def test_fixture_walk_corpus_covers_every_folder() -> None:
+    """Verify that the corpus walk sees the six fixture folders and the files of MANIFEST.tsv."""
+    root = corpus_subdir(*CORPUS_FHIR_R4)
+    walked = [p.values[0] for p in CORPUS_FILES]
+    assert {f.split("/")[0] for f in walked} == CORPUS_FOLDERS
+    rows = read_tsv(root / "MANIFEST.tsv")
     listed = {f"{r['folder']}/{r['file']}" for r in rows if r["folder"] not in SKIPPED_DIRS}
     assert listed == set(walked)

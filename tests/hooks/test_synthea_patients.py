@@ -1,7 +1,9 @@
 """The patient-view hook on every Synthea patient with depression or an antidepressant.
 
-Synthea records (shared ``fixtures/fhir-r4/``: SMART sandbox R4 bundles, Synthea 3.x
-fhir-data-pipes bundles, and the bulk-export NDJSON set grouped per patient) were generated around
+Synthea records (``fhir-r4/``: SMART sandbox R4 bundles, Synthea 3.x fhir-data-pipes bundles, and
+the bulk-export NDJSON set grouped per patient): the patients of the curated subset in
+``tests/data`` always, every patient of the shared corpus with the ``corpus`` marker. They were
+generated around
 2019-2020; the suite's clock is 2026-11-27, so with the 104-week lookback only records that are
 still running (status "active") reach the current episode. The selection is every patient with a
 depression diagnosis (SNOMED CT 370143000, 36923009 or a code of the knowledge list
@@ -31,7 +33,13 @@ from hooks.base import HookInput, HookResult
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import resolve_ingredients
 from tests.factories import NOW
-from tests.shared_data import shared_dir
+from tests.shared_data import (
+    CORPUS,
+    CORPUS_FHIR_R4,
+    SUBSET_FHIR_R4,
+    corpus_params,
+    corpus_subdir,
+)
 
 SANDBOX = "synthea-smart-sandbox-r4"
 PIPES = "synthea-v3-fhir-data-pipes"
@@ -219,29 +227,22 @@ EXPECTED: dict[str, Expected] = {
 
 
 # --------------------------------------------------------------------------------------------
-# Loading
+# Loading (every function takes the fhir-r4 root: the subset's or the corpus's)
 
 
-def _fixtures() -> Path:
-    root = shared_dir() / "fixtures" / "fhir-r4"
-    if not root.is_dir():
-        pytest.fail(f"FHIR R4 fixture folder missing: {root}")
-    return root
-
-
-def _bundle_patients(folder: str) -> list[str]:
+def _bundle_patients(root: Path, folder: str) -> list[str]:
     return [
         f"{folder}/{p.name}"
-        for p in sorted((_fixtures() / folder).glob("*.json"))
+        for p in sorted((root / folder).glob("*.json"))
         if not p.name.startswith(("hospitalInformation", "practitionerInformation"))
     ]
 
 
 @cache
-def _ndjson_by_patient() -> dict[str, list[dict[str, Any]]]:
+def _ndjson_by_patient(root: Path) -> dict[str, list[dict[str, Any]]]:
     """The bulk-export NDJSON resources grouped per patient (Patient.id, subject, patient)."""
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for path in sorted((_fixtures() / NDJSON).glob("*.000.ndjson")):
+    for path in sorted((root / NDJSON).glob("*.000.ndjson")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
@@ -256,21 +257,21 @@ def _ndjson_by_patient() -> dict[str, list[dict[str, Any]]]:
     return dict(grouped)
 
 
-def patient_resources(key: str) -> list[dict[str, Any]]:
+def patient_resources(root: Path, key: str) -> list[dict[str, Any]]:
     folder, _, rest = key.partition("/")
     if folder == NDJSON:
         pid = rest.removeprefix("Patient/")
-        resources = _ndjson_by_patient().get(pid)
+        resources = _ndjson_by_patient(root).get(pid)
         assert resources, f"no NDJSON resources for patient {pid}"
         return resources
-    path = _fixtures() / key
+    path = root / key
     assert path.is_file(), f"fixture {key} missing"
     return bundle_resources(json.loads(path.read_text(encoding="utf-8")))
 
 
-def all_patient_keys() -> list[str]:
-    keys = _bundle_patients(SANDBOX) + _bundle_patients(PIPES)
-    keys += [f"{NDJSON}/Patient/{pid}" for pid in sorted(_ndjson_by_patient())]
+def all_patient_keys(root: Path) -> list[str]:
+    keys = _bundle_patients(root, SANDBOX) + _bundle_patients(root, PIPES)
+    keys += [f"{NDJSON}/Patient/{pid}" for pid in sorted(_ndjson_by_patient(root))]
     return keys
 
 
@@ -278,6 +279,10 @@ def the_patient(resources: list[dict[str, Any]]) -> dict[str, Any]:
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     assert len(patients) == 1, f"{len(patients)} Patient resources"
     return patients[0]
+
+
+SUBSET_KEYS = [k for k in EXPECTED if not k.startswith(NDJSON) and (SUBSET_FHIR_R4 / k).is_file()]
+"""The judged patients whose whole record is in the subset (its NDJSON holds only Patients)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,23 +315,36 @@ def antidepressants(resources: list[dict[str, Any]], knowledge: Knowledge) -> se
     return found
 
 
-def test_synthea_selection_depression_or_antidepressant_matches_table(knowledge: Knowledge) -> None:
-    """Verify that the Synthea patients with depression or an antidepressant are the table rows."""
-    selected = {
+def selected(root: Path, knowledge: Knowledge) -> list[str]:
+    """The Synthea patients under ``root`` with depression or an antidepressant."""
+    return sorted(
         key
-        for key in all_patient_keys()
-        if has_depression(resources := patient_resources(key), knowledge)
+        for key in all_patient_keys(root)
+        if has_depression(resources := patient_resources(root, key), knowledge)
         or antidepressants(resources, knowledge)
-    }
-    assert sorted(selected) == sorted(EXPECTED)
+    )
+
+
+def test_synthea_subset_selection_matches_its_table_rows(knowledge: Knowledge) -> None:
+    """Verify that the subset's Synthea patients with depression or an antidepressant are exactly
+    its judged rows, and that it keeps at least two of them."""
+    assert selected(SUBSET_FHIR_R4, knowledge) == sorted(SUBSET_KEYS)
+    assert len(SUBSET_KEYS) >= 2
+
+
+@CORPUS
+def test_synthea_selection_depression_or_antidepressant_matches_table(knowledge: Knowledge) -> None:
+    """Verify that the corpus's Synthea patients with depression or an antidepressant are the table
+    rows."""
+    assert selected(corpus_subdir(*CORPUS_FHIR_R4), knowledge) == sorted(EXPECTED)
 
 
 # --------------------------------------------------------------------------------------------
 # The hook, in process
 
 
-def run_screen(key: str, knowledge: Knowledge) -> tuple[dict[str, Any], HookResult]:
-    resources = patient_resources(key)
+def run_screen(root: Path, key: str, knowledge: Knowledge) -> tuple[dict[str, Any], HookResult]:
+    resources = patient_resources(root, key)
     patient = the_patient(resources)
     hook_input = HookInput(
         context={"patientId": patient["id"], "userId": "Practitioner/x"},
@@ -346,17 +364,23 @@ def _key_id(key: str) -> str:
     return f"{short}/" + "_".join(rest.split("_")[:2])
 
 
-def _table_params() -> list[Any]:
-    return [pytest.param(key, id=_key_id(key)) for key in EXPECTED]
+def _root(source: str) -> Path:
+    return SUBSET_FHIR_R4 if source == "subset" else corpus_subdir(*CORPUS_FHIR_R4)
 
 
-@pytest.mark.parametrize("key", _table_params())
+CASES = [pytest.param(("subset", key), id=f"subset/{_key_id(key)}") for key in SUBSET_KEYS]
+CASES += corpus_params(lambda _: [("corpus", key) for key in EXPECTED], ids=lambda c: _key_id(c[1]))
+"""(source, key): the subset's judged patients always, every judged patient with the corpus."""
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_trd_ketamine_screen_synthea_patient_gets_expected_assessment(
-    key: str, knowledge: Knowledge
+    case: tuple[str, str], knowledge: Knowledge
 ) -> None:
     """Verify that a Synthea patient gets the expected verdict, count and contraindications."""
+    source, key = case
     expected = EXPECTED[key]
-    patient, result = run_screen(key, knowledge)
+    patient, result = run_screen(_root(source), key, knowledge)
     assessment = result.assessment
     assert int(patient["birthDate"][:4]) == expected.born
     assert (
@@ -373,13 +397,14 @@ def test_trd_ketamine_screen_synthea_patient_gets_expected_assessment(
     assert NO_BP in assessment.data_gaps
 
 
-@pytest.mark.parametrize("key", _table_params())
+@pytest.mark.parametrize("case", CASES)
 def test_trd_ketamine_screen_synthea_patient_reports_current_episode_trials(
-    key: str, knowledge: Knowledge
+    case: tuple[str, str], knowledge: Knowledge
 ) -> None:
     """Verify that only trials that can belong to the current episode are reported."""
+    source, key = case
     expected = EXPECTED[key]
-    _, result = run_screen(key, knowledge)
+    _, result = run_screen(_root(source), key, knowledge)
     trials = {t.ingredient: t.outcome for t in result.assessment.trials}
     assert trials == expected.trials, (
         expected.judgement,

@@ -17,6 +17,7 @@ from integration.fhir_server import FhirServerError, FhirTestServer, medplum_ser
 from service import integration_cli
 from tests.factories import NOW
 from tests.integration.real_data import RealData
+from tests.shared_data import CORPUS_FHIR_R4, SUBSET_FHIR_R4, corpus_subdir
 
 SCENARIO_PAGE_SIZE = 10
 """Small pages, so that the scenario patients with monthly renewals page (HAPI's default is 20)."""
@@ -53,9 +54,15 @@ def seeded(fhir_server: FhirTestServer) -> list[integration_cli.SeedResult]:
     return asyncio.run(_seed(fhir_server.base_url))
 
 
-@pytest.fixture(scope="session")
-def real_data() -> Iterator[RealData]:
-    """The shared third-party data, one server per group, loaded on first use."""
+@pytest.fixture(scope="module")
+def subset_data() -> Iterator[RealData]:
+    """The curated third-party data of tests/data, one server per group, loaded on first use."""
     with contextlib.ExitStack() as stack:
-        data = RealData(stack, started)
-        yield data
+        yield RealData(stack, lambda: SUBSET_FHIR_R4, started)
+
+
+@pytest.fixture(scope="module")
+def corpus_data() -> Iterator[RealData]:
+    """The whole shared corpus (corpus tests only), one server per group, loaded on first use."""
+    with contextlib.ExitStack() as stack:
+        yield RealData(stack, lambda: corpus_subdir(*CORPUS_FHIR_R4), started)

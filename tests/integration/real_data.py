@@ -1,4 +1,6 @@
-"""Third-party FHIR R4 data (shared ``fixtures/fhir-r4/``) loaded into real FHIR servers.
+"""Third-party FHIR R4 data loaded into real FHIR servers: the curated subset in
+``tests/data/fhir-r4`` or the whole shared corpus ``fixtures/fhir-r4/`` (same folder layout; every
+function takes the root folder).
 
 Three groups, one Medplum server each (their ids collide across groups: both the HL7 and the US
 Core examples have ``Patient/example``):
@@ -29,7 +31,6 @@ from typing import Any
 import httpx
 
 from integration.fhir_server import FhirTestServer, medplum_server
-from tests.shared_data import shared_dir
 
 SANDBOX = "synthea-smart-sandbox-r4"
 PIPES = "synthea-v3-fhir-data-pipes"
@@ -50,10 +51,6 @@ UNLOADABLE = {
     ),
 }
 """Patients in the data that no server can store, and why."""
-
-
-def fixtures() -> Path:
-    return shared_dir() / "fixtures" / "fhir-r4"
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -81,19 +78,20 @@ def _bundle_keys(folder: str, path: Path, bundle: dict[str, Any]) -> list[str]:
 
 
 @cache
-def patient_keys() -> tuple[str, ...]:
-    """Every patient of every group, in a stable order."""
+def patient_keys(root: Path) -> tuple[str, ...]:
+    """Every patient of every group under ``root``, in a stable order."""
     keys: list[str] = []
-    root = fixtures()
     for folder in (SANDBOX, PIPES, INFERNO):
         for path in sorted((root / folder).glob("*.json")):
             if not _is_support_file(path.name):
                 keys += _bundle_keys(folder, path, _read(path))
-    for line in (root / NDJSON / "Patient.000.ndjson").read_text(encoding="utf-8").splitlines():
+    patients = root / NDJSON / "Patient.000.ndjson"
+    lines = patients.read_text(encoding="utf-8").splitlines() if patients.is_file() else []
+    for line in lines:
         if line.strip():
             keys.append(f"{NDJSON}/Patient/{json.loads(line)['id']}")
     for folder in (HL7, US_CORE):
-        plan = _examples_plan(folder)
+        plan = _examples_plan(root, folder)
         keys += plan.patient_keys
     return tuple(k for k in keys if k not in UNLOADABLE)
 
@@ -116,7 +114,7 @@ class _ExamplesPlan:
 
 
 @cache
-def _examples_plan(folder: str) -> _ExamplesPlan:
+def _examples_plan(root: Path, folder: str) -> _ExamplesPlan:
     plan = _ExamplesPlan()
     seen: set[tuple[str, str]] = set()
     bundles: list[tuple[Path, dict[str, Any]]] = []
@@ -130,7 +128,7 @@ def _examples_plan(folder: str) -> _ExamplesPlan:
         if ident[0] == "Patient":
             plan.patient_keys.append(key)
 
-    for path in sorted((fixtures() / folder).glob("*.json")):
+    for path in sorted((root / folder).glob("*.json")):
         data = _read(path)
         if data.get("resourceType") == "Bundle":
             bundles.append((path, data))
@@ -254,8 +252,8 @@ def _put_transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _load_ndjson(client: httpx.Client, base: str, group: LoadedGroup) -> None:
-    folder = fixtures() / NDJSON
+def _load_ndjson(client: httpx.Client, base: str, root: Path, group: LoadedGroup) -> None:
+    folder = root / NDJSON
     for path in sorted(folder.glob("*.000.ndjson")):
         resources = [
             json.loads(line)
@@ -270,8 +268,10 @@ def _load_ndjson(client: httpx.Client, base: str, group: LoadedGroup) -> None:
                 group.patients[f"{NDJSON}/Patient/{resource['id']}"] = resource["id"]
 
 
-def _load_examples(client: httpx.Client, base: str, folder: str, group: LoadedGroup) -> None:
-    plan = _examples_plan(folder)
+def _load_examples(
+    client: httpx.Client, base: str, root: Path, folder: str, group: LoadedGroup
+) -> None:
+    plan = _examples_plan(root, folder)
     batch = {
         "resourceType": "Bundle",
         "type": "batch",
@@ -294,9 +294,8 @@ def _load_examples(client: httpx.Client, base: str, folder: str, group: LoadedGr
         _load_bundle_file(client, base, folder, path, group)
 
 
-def load_group(name: str, server: FhirTestServer) -> LoadedGroup:
+def load_group(name: str, server: FhirTestServer, root: Path) -> LoadedGroup:
     group = LoadedGroup(server, {})
-    root = fixtures()
     with httpx.Client(timeout=300) as client:
         base = server.base_url
         if name == "synthea":
@@ -313,22 +312,27 @@ def load_group(name: str, server: FhirTestServer) -> LoadedGroup:
                         _load_bundle_file(client, base, folder, path, group)
             for path in sorted((root / INFERNO).glob("*.json")):
                 _load_bundle_file(client, base, INFERNO, path, group)
-            _load_ndjson(client, base, group)
+            _load_ndjson(client, base, root, group)
         else:
-            _load_examples(client, base, GROUPS[name][0], group)
+            _load_examples(client, base, root, GROUPS[name][0], group)
     return group
 
 
 class RealData:
-    """Starts a group's server and loads it the first time one of its patients is asked for."""
+    """Starts a group's server and loads it the first time one of its patients is asked for.
+
+    ``root`` gives the data folder when first needed (a corpus test's fixture must not touch the
+    corpus before the test runs)."""
 
     def __init__(
         self,
         stack: contextlib.ExitStack,
+        root: Callable[[], Path],
         start: Callable[[int], contextlib.AbstractContextManager[FhirTestServer]] | None = None,
         page_size: int = 20,
     ) -> None:
         self._stack = stack
+        self._root = root
         self._start = start or (lambda size: medplum_server(page_size=size))
         self._page_size = page_size
         self.groups: dict[str, LoadedGroup] = {}
@@ -336,7 +340,7 @@ class RealData:
     def group(self, name: str) -> LoadedGroup:
         if name not in self.groups:
             server = self._stack.enter_context(self._start(self._page_size))
-            self.groups[name] = load_group(name, server)
+            self.groups[name] = load_group(name, server, self._root())
         return self.groups[name]
 
     def locate(self, key: str) -> tuple[FhirTestServer, str]:

@@ -1,11 +1,13 @@
-"""Robustness on real data: every patient of the shared FHIR R4 fixtures, on a real FHIR server.
+"""Robustness on real data: third-party FHIR R4 patients on a real FHIR server.
 
-The Synthea (SMART sandbox and 3.x), Inferno US Core, bulk NDJSON, HL7 example and US Core example
-patients are loaded into Medplum servers (``real_data.py``; 20 results per page, like HAPI) and
-the patient-view hook is fired for each one with the prefetch filled from the server and with no
-prefetch: never a 5xx, always a conformant response, and the same answer both ways. The service
+The patients of the curated subset (``tests/data/fhir-r4``: Synthea SMART sandbox, Inferno US
+Core, bulk NDJSON Patients, HL7 and US Core examples) always; with the ``corpus`` marker, every
+patient of the shared corpus (Synthea sandbox and 3.x, Inferno, bulk NDJSON, HL7 and US Core
+examples). They are loaded into Medplum servers (``real_data.py``; 20 results per page, like HAPI)
+and the patient-view hook is fired for each one with the prefetch filled from the server and with
+no prefetch: never a 5xx, always a conformant response, and the same answer both ways. The service
 runs with a page cap of 100 (2000 results) so that no record is truncated (the default cap of 10
-pages is exercised on the largest records below).
+pages is exercised on the largest corpus records below).
 
 The patients with a depression diagnosis or an antidepressant get the result judged from their
 record in ``DEPRESSION_OR_ANTIDEPRESSANT`` (the same patients and verdicts as the in-process
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -30,8 +33,9 @@ from tests.integration.real_data import (
     RealData,
     patient_keys,
 )
+from tests.shared_data import CORPUS, CORPUS_FHIR_R4, SUBSET_FHIR_R4, corpus_params
 
-KEYS = patient_keys()
+SUBSET_KEYS = patient_keys(SUBSET_FHIR_R4)
 PAGE_CAP = 100
 NO_BP = "no blood pressure recorded in the last 90 days"
 DECEASED = "patient is recorded as deceased"
@@ -165,26 +169,32 @@ def _short(key: str) -> str:
     return f"{LABELS[folder]}/{rest[:48]}"
 
 
-def test_every_fixture_patient_is_stored_by_the_server(real_data: RealData) -> None:
-    """Verify that each patient listed from the files is stored (none lost while loading)."""
+def _corpus_keys(shared: Path) -> tuple[str, ...]:
+    return patient_keys(shared.joinpath(*CORPUS_FHIR_R4))
+
+
+CORPUS_KEYS = corpus_params(_corpus_keys, ids=_short)
+SUBSET_JUDGED = {
+    key: judged
+    for key, judged in DEPRESSION_OR_ANTIDEPRESSANT.items()
+    if key in SUBSET_KEYS and not key.startswith(NDJSON)
+}
+"""The judged patients whose whole record is in the subset (its NDJSON holds only Patients)."""
+
+
+def _stored_all(real_data: RealData, keys: tuple[str, ...]) -> None:
     for name in ("synthea", "hl7", "us-core"):
         group = real_data.group(name)
         assert group.server.base_url.startswith("http://127.0.0.1:")
     stored = {k for g in real_data.groups.values() for k in g.patients}
-    assert set(KEYS) <= stored
+    assert set(keys) <= stored
     assert not set(UNLOADABLE) & stored
-    assert len(KEYS) >= 100
 
 
-@pytest.mark.parametrize("key", KEYS, ids=[_short(k) for k in KEYS])
-def test_patient_view_on_real_data_is_conformant_and_the_same_in_both_modes(
-    key: str, real_data: RealData
-) -> None:
-    """Verify 200, conformant cards, identical prefetch/no-prefetch answers (and judged rows)."""
+def _fire_and_judge(real_data: RealData, key: str, judged: Judged | None) -> None:
     server, patient_id = real_data.locate(key)
     result = fire(server.base_url, patient_id, page_cap=PAGE_CAP)
     assert_sound(result)
-    judged = DEPRESSION_OR_ANTIDEPRESSANT.get(key)
     if judged is None:
         return
     assessment = result.assessment
@@ -198,16 +208,61 @@ def test_patient_view_on_real_data_is_conformant_and_the_same_in_both_modes(
         assert result.cards == []
 
 
-def test_depression_table_rows_are_real_patients() -> None:
-    """Verify that every judged row names a patient of the data (no stale keys)."""
-    assert set(DEPRESSION_OR_ANTIDEPRESSANT) <= set(KEYS)
+# ------------------------------------------------------------------------------------------------
+# The curated subset (always)
 
 
+def test_subset_every_patient_is_stored_by_the_server(subset_data: RealData) -> None:
+    """Verify that each subset patient listed from the files is stored (none lost loading)."""
+    _stored_all(subset_data, SUBSET_KEYS)
+    assert len(SUBSET_KEYS) >= 20
+
+
+def test_subset_holds_judged_depression_patients() -> None:
+    """Verify that the subset keeps at least two judged depression/antidepressant patients."""
+    assert len(SUBSET_JUDGED) >= 2, sorted(SUBSET_JUDGED)
+
+
+@pytest.mark.parametrize("key", SUBSET_KEYS, ids=[_short(k) for k in SUBSET_KEYS])
+def test_patient_view_on_subset_data_is_conformant_and_the_same_in_both_modes(
+    key: str, subset_data: RealData
+) -> None:
+    """Verify 200, conformant cards, identical prefetch/no-prefetch answers (and judged rows)."""
+    _fire_and_judge(subset_data, key, SUBSET_JUDGED.get(key))
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole shared corpus (corpus tests)
+
+
+@CORPUS
+def test_corpus_every_patient_is_stored_by_the_server(corpus_data: RealData) -> None:
+    """Verify that each corpus patient listed from the files is stored (none lost loading)."""
+    keys = [p.values[0] for p in CORPUS_KEYS]
+    _stored_all(corpus_data, tuple(keys))
+    assert len(keys) >= 100
+
+
+@pytest.mark.parametrize("key", CORPUS_KEYS)
+def test_patient_view_on_corpus_data_is_conformant_and_the_same_in_both_modes(
+    key: str, corpus_data: RealData
+) -> None:
+    """Verify 200, conformant cards, identical prefetch/no-prefetch answers (and judged rows)."""
+    _fire_and_judge(corpus_data, key, DEPRESSION_OR_ANTIDEPRESSANT.get(key))
+
+
+@CORPUS
+def test_depression_table_rows_are_real_corpus_patients() -> None:
+    """Verify that every judged row names a patient of the corpus (no stale keys)."""
+    assert set(DEPRESSION_OR_ANTIDEPRESSANT) <= {p.values[0] for p in CORPUS_KEYS}
+
+
+@CORPUS
 def test_largest_record_pages_and_default_page_cap_truncation_is_reported(
-    real_data: RealData,
+    corpus_data: RealData,
 ) -> None:
     """Verify real-data paging: 102 orders take 6 pages; 447 orders pass the default cap (10)."""
-    server, patient_id = real_data.locate(
+    server, patient_id = corpus_data.locate(
         f"{SANDBOX}/Gilbert_Wunsch_ab591293-dc94-4290-a29f-f35522273600.json"
     )
     server.clear_requests()
@@ -220,7 +275,9 @@ def test_largest_record_pages_and_default_page_cap_truncation_is_reported(
     ]
     assert len(pages) == 3  # the last page, read by the client and by the service (twice)
 
-    server, patient_id = real_data.locate(f"{NDJSON}/Patient/129c6ac7-8d06-89de-ad63-0204a93e76c3")
+    server, patient_id = corpus_data.locate(
+        f"{NDJSON}/Patient/129c6ac7-8d06-89de-ad63-0204a93e76c3"
+    )
     capped = fire(server.base_url, patient_id)  # the service's default page cap
     gaps = capped.fetch.body["assessment"].get("data_gaps", [])
     assert any(g.startswith("medicationRequests: results truncated after 10 pages") for g in gaps)

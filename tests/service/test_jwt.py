@@ -29,7 +29,7 @@ from service.main import create_app
 from service.settings import Settings
 from tests.factories import NOW, mdd, patient
 from tests.hook_requests import hook_request
-from tests.shared_data import shared_dir
+from tests.shared_data import SUBSET_CDS_HOOKS
 
 BASE = "https://cds.example.org"
 AUD = f"{BASE}/cds-services/trd-ketamine-screen"
@@ -512,12 +512,12 @@ def test_settings_invalid_trust_configuration_names_setting(
         _settings(keys, **overrides)
 
 
-# The official example token (CDS Hooks 2.0.1) and its key.
-EXAMPLES = "reference/cds-hooks/hl7-cds-hooks/examples"
+# The official example token (CDS Hooks 2.0.1) and its key (tests/data/cds-hooks).
+EXAMPLES = SUBSET_CDS_HOOKS / "hl7-cds-hooks" / "examples"
 
 
 def _example() -> tuple[str, dict[str, Any], dict[str, Any]]:
-    root = shared_dir() / EXAMPLES
+    root = EXAMPLES
     compact = (root / "2.0.1_jwt-compact-SPEC-EXAMPLE.txt").read_text().strip()
     jwks = json.loads((root / "2.0.1_jwks-public.json").read_text())
     payload = json.loads((root / "2.0.1_jwt-payload.json").read_text())

@@ -1,8 +1,11 @@
 """The published CDS Hooks examples against the service (checklist B, C, D, F, G, I, K, O, Q).
 
-Sources (read-only, in the shared folder under ``reference/cds-hooks/``): the 2.0.1 and 3.0.0-ballot
-spec examples, the CDS Hooks Library hook examples (R4, STU3, DSTU2) and the HL7 validator's
-good/bad request cases with their expected validator outcomes (``outcomes/java/*.json``).
+Sources (read-only, ``tests/data/cds-hooks/``, copied from the shared folder's
+``reference/cds-hooks/``): the 2.0.1 and 3.0.0-ballot spec examples, the CDS Hooks Library hook
+examples (R4, STU3, DSTU2) and the HL7 validator's good/bad request cases (their expected validator
+outcomes are in the shared folder, ``outcomes/java/*.json``). With the ``corpus`` marker, the
+inventory is also checked against the whole shared folder, so that a reference request added there
+is noticed.
 
 - Every hook request for patient-view, order-select or order-sign is POSTed to our service for
   that hook. The examples name FHIR servers (``fhirServer``) and use prefetch keys that are not
@@ -38,7 +41,7 @@ from service.main import create_app
 from tests.conformance import assert_conformant_response
 from tests.conftest import EHR, make_settings
 from tests.factories import NOW
-from tests.shared_data import shared_dir
+from tests.shared_data import CORPUS, CORPUS_CDS_HOOKS, SUBSET_CDS_HOOKS, corpus_subdir
 
 SERVICE_OF_HOOK = {
     "patient-view": "trd-ketamine-screen",
@@ -57,16 +60,12 @@ EXAMPLE_SERVERS = (
 
 
 def reference_dir() -> Path:
-    path = shared_dir() / "reference" / "cds-hooks"
-    if not path.is_dir():
-        pytest.fail(f"CDS Hooks reference folder missing: {path}")
-    return path
+    return SUBSET_CDS_HOOKS
 
 
 def load(relative: str) -> dict[str, Any]:
     path = reference_dir() / relative
-    if not path.is_file():
-        pytest.fail(f"reference example {relative} is missing from {reference_dir()}")
+    assert path.is_file(), f"reference example {relative} is missing from {reference_dir()}"
     data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict), relative
     return data
@@ -252,9 +251,8 @@ def assert_operation_outcome(response: Any) -> None:
 # Inventory: every hook request in the reference folder is covered by a table above.
 
 
-def _discover() -> dict[str, str]:
-    """Every JSON file under reference/cds-hooks with a ``context`` for one of our hooks -> hook."""
-    root = reference_dir()
+def _discover(root: Path) -> dict[str, str]:
+    """Every JSON file under ``root`` with a ``context`` for one of our hooks -> hook."""
     found: dict[str, str] = {}
     for path in sorted(root.rglob("*.json")):
         try:
@@ -274,7 +272,7 @@ def _discover() -> dict[str, str]:
 
 def test_reference_inventory_every_hook_request_has_expectation() -> None:
     """Verify that every reference hook request is in the tables and every listed file exists."""
-    discovered = _discover()
+    discovered = _discover(reference_dir())
     listed = set(EXPECTED_REQUESTS) | set(CONTEXT_ONLY)
     assert set(discovered) - listed == set(), "new reference requests: add them to the tables"
     assert listed - set(discovered) == set(), "listed reference requests not found"
@@ -282,6 +280,16 @@ def test_reference_inventory_every_hook_request_has_expectation() -> None:
         assert "hook" not in load(relative), f"{relative} is a full request, not a fragment"
     for relative in EXPECTED_REQUESTS:
         assert load(relative).get("hook") in SERVICE_OF_HOOK, relative
+
+
+@CORPUS
+def test_reference_inventory_corpus_hook_requests_are_all_in_the_tables() -> None:
+    """Verify that every hook request of the shared reference folder is in the tables (and so
+    in tests/data), so that a request added to the corpus is not silently left out."""
+    discovered = _discover(corpus_subdir(*CORPUS_CDS_HOOKS))
+    listed = set(EXPECTED_REQUESTS) | set(CONTEXT_ONLY)
+    assert set(discovered) - listed == set(), "new reference requests: add them to the tables"
+    assert listed - set(discovered) == set(), "listed reference requests not in the corpus"
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,13 +606,20 @@ FEEDBACK_EXAMPLES = (
 FEEDBACK_URL = "/cds-services/trd-ketamine-screen/feedback"
 
 
+def _feedback_examples(root: Path) -> set[str]:
+    examples = root / "hl7-cds-hooks" / "examples"
+    return {p.relative_to(root).as_posix() for p in examples.glob("2.0.1_feedback-*.json")}
+
+
 def test_feedback_inventory_lists_every_spec_feedback_example() -> None:
     """Verify that the feedback examples tested here are all the 2.0.1 feedback examples."""
-    found = {
-        p.relative_to(reference_dir()).as_posix()
-        for p in (reference_dir() / "hl7-cds-hooks" / "examples").glob("2.0.1_feedback-*.json")
-    }
-    assert found == set(FEEDBACK_EXAMPLES)
+    assert _feedback_examples(reference_dir()) == set(FEEDBACK_EXAMPLES)
+
+
+@CORPUS
+def test_feedback_inventory_corpus_has_no_other_feedback_example() -> None:
+    """Verify that the shared reference folder has no 2.0.1 feedback example left untested."""
+    assert _feedback_examples(corpus_subdir(*CORPUS_CDS_HOOKS)) == set(FEEDBACK_EXAMPLES)
 
 
 @pytest.mark.parametrize(
@@ -661,19 +676,9 @@ def _bad_feedback() -> list[Any]:
     ]
 
 
-def _bad_feedback_params() -> list[Any]:
-    # Built at collection time from the shared examples when present; otherwise one failing case.
-    try:
-        return _bad_feedback()
-    except BaseException:  # pytest.fail raises outside a test: fail inside the test instead
-        return [pytest.param(None, id="shared-folder-missing")]
-
-
-@pytest.mark.parametrize("body", _bad_feedback_params())
+@pytest.mark.parametrize("body", _bad_feedback())
 def test_feedback_malformed_body_answers_400(body: Any, client: TestClient) -> None:
     """Verify that a feedback body breaking the 2.0.1 rules gets 400 with an OperationOutcome."""
-    if body is None:
-        reference_dir()
     response = client.post(FEEDBACK_URL, json=body)
     assert response.status_code == 400, response.text
     assert_operation_outcome(response)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hooks.rules.knowledge import KnowledgeFileError, load_knowledge
-from tests.shared_data import shared_dir
+from tests.shared_data import CORPUS, corpus_dir
 
 KNOWLEDGE = Path(__file__).resolve().parents[3] / "hooks" / "rules" / "knowledge"
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,15 +23,17 @@ def test_knowledge_files_load_with_version(knowledge) -> None:
     assert knowledge.ingredients["venlafaxine"].min_daily_dose_mg == 150
 
 
+@CORPUS
 def test_knowledge_files_match_build_script() -> None:
-    """Verify that the committed knowledge files are what scripts/build_knowledge.py makes."""
+    """Verify that the committed knowledge files are what scripts/build_knowledge.py makes from the
+    VSAC value sets and clinical tables of the shared corpus."""
     result = subprocess.run(
         [
             sys.executable,
             str(ROOT / "scripts" / "build_knowledge.py"),
             "--check",
             "--shared",
-            str(shared_dir()),
+            str(corpus_dir()),
         ],
         capture_output=True,
         text=True,
