@@ -58,7 +58,22 @@ class Link(_Wire):
     appContext: str | None = None
 
 
+CardKind = Literal[
+    "screen-referral",
+    "screen-not-recommended",
+    "screen-verify",
+    "select-referral",
+    "select-not-suggested",
+    "sign-contraindicated",
+    "sign-safety",
+    "sign-unreadable-order",
+]
+"""Which card template fired: a stable identifier for the card log, metrics and the CDS
+committee report (never shown to the EHR; the wording of a template may change, its kind not)."""
+
+
 class Card(_Wire):
+    kind: CardKind = Field(exclude=True)
     uuid: str = Field(default_factory=lambda: str(uuid.uuid4()))
     summary: str
     detail: str | None = None

@@ -142,6 +142,7 @@ def _warnings(
 def _unreadable_card(refs: list[str], knowledge: Knowledge) -> Card:
     listed = ", ".join(refs[:5]) + (f" +{len(refs) - 5} more" if len(refs) > 5 else "")
     return Card(
+        kind="sign-unreadable-order",
         summary=shorten(
             "A draft medication order could not be read: check it is not ketamine or "
             "esketamine before signing."
@@ -219,6 +220,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
             names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications)
             cards.append(
                 Card(
+                    kind="sign-contraindicated",
                     summary=shorten(f"{label} order: contraindicated ({names})."),
                     indicator="critical",
                     detail="\n\n".join(
@@ -253,6 +255,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
                 body += "\n\nEvidence: " + ", ".join(evidence)
             cards.append(
                 Card(
+                    kind="sign-safety",
                     summary=shorten(f"{label} order: {issues[0][0]}{more}."),
                     indicator="warning",
                     detail=f"**Safety checks for {drug}** ({order.fact.ref})\n\n{body}\n\n"

@@ -52,6 +52,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
             "contraindication screen incomplete"
         )
         card = Card(
+            kind="select-not-suggested",
             summary=shorten(
                 f"{count} failed adequate antidepressant trials before {drug}; "
                 f"ketamine/esketamine contraindicated ({names})."
@@ -69,6 +70,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
         )
     else:
         card = Card(
+            kind="select-referral",
             summary=shorten(
                 f"{count} failed adequate antidepressant trials: consider ketamine/esketamine "
                 f"evaluation before {drug}."

@@ -38,6 +38,7 @@ def cards_for(assessment: Assessment, patient_id: str, hook_input: HookInput) ->
         indicator = "warning" if "suicidal-ideation" in assessment.candidate_reasons else "info"
         return [
             Card(
+                kind="screen-referral",
                 summary=summary,
                 indicator=indicator,
                 detail=detail(
@@ -58,6 +59,7 @@ def cards_for(assessment: Assessment, patient_id: str, hook_input: HookInput) ->
         names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications)
         return [
             Card(
+                kind="screen-not-recommended",
                 summary=shorten(f"Ketamine/esketamine not recommended: {names}."),
                 indicator="warning",
                 detail=detail(
@@ -75,6 +77,7 @@ def cards_for(assessment: Assessment, patient_id: str, hook_input: HookInput) ->
         summary, heading = _insufficient(assessment)
         return [
             Card(
+                kind="screen-verify",
                 summary=shorten(summary),
                 indicator="info",
                 detail=detail(assessment, heading=heading),

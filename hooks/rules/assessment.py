@@ -133,9 +133,7 @@ def assess(
         threshold=threshold,
         reasons=set(reasons),
         has_contraindication=bool(contraindications),
-        incomplete=any(
-            s.kind == "contraindication" and s.status == "incomplete" for s in screens
-        ),
+        incomplete=any(s.kind == "contraindication" and s.status == "incomplete" for s in screens),
         trd_undone=trd_undone,
         depression=bool(depression or bipolar_depressed),
         unphased_bipolar=bool(bipolar_unphased and not bipolar_depressed),

@@ -176,9 +176,7 @@ class Assessment:
                 "data_gaps": list(self.data_gaps),
                 "recommendation": self.recommendation,
                 "ruleset_version": self.ruleset_version,
-                "candidate_reason_evidence": {
-                    k: list(v) for k, v in self.reasons_evidence.items()
-                },
+                "candidate_reason_evidence": {k: list(v) for k, v in self.reasons_evidence.items()},
             }
         )
 

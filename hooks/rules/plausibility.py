@@ -126,9 +126,7 @@ def _medication(
     return fact
 
 
-def _diagnosis(
-    diagnosis: DiagnosisFact, window: _Window, out: list[Unreadable]
-) -> DiagnosisFact:
+def _diagnosis(diagnosis: DiagnosisFact, window: _Window, out: list[Unreadable]) -> DiagnosisFact:
     dates = {
         "onset": diagnosis.onset,
         "abatement": diagnosis.abatement,

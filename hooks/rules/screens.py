@@ -46,7 +46,10 @@ CONTRAINDICATION_NEEDS: dict[ContraindicationId, ScreenNeeds] = {
     "psychosis-history": _needs({"Condition"}, "psychosis"),
     "current-mania-or-hypomania": _needs({"Condition"}, "bipolar-manic-or-hypomanic"),
     "uncontrolled-hypertension": _needs(
-        {"Condition", "Observation"}, "hypertensive-crisis", "bp-panel", "bp-systolic",
+        {"Condition", "Observation"},
+        "hypertensive-crisis",
+        "bp-panel",
+        "bp-systolic",
         "bp-diastolic",
     ),
     "serious-heart-disease": _needs({"Condition"}, "serious-heart-disease"),

@@ -28,6 +28,7 @@ REASON = CdsCoding(
 
 def _card(**kw: Any) -> Card:
     values: dict[str, Any] = {
+        "kind": "screen-referral",
         "summary": "Consider evaluation.",
         "indicator": "info",
         "source": SOURCE,
