@@ -111,7 +111,7 @@ def illegal_status_fields(resource: dict[str, Any]) -> list[str]:
     bad: list[str] = []
     for field, allowed in STATUS_CODES.get(resource_type, {}).items():
         value = resource.get(field)
-        if value is not None and value not in allowed:
+        if value is not None and (not isinstance(value, str) or value not in allowed):
             bad.append(field)
     for field, (system, codes) in CONCEPT_CODES.get(resource_type, {}).items():
         value = resource.get(field)
@@ -119,7 +119,8 @@ def illegal_status_fields(resource: dict[str, Any]) -> list[str]:
             continue
         for coding in as_list(value.get("coding")):
             if isinstance(coding, dict) and coding.get("system") in (system, None):
-                if coding.get("code") not in codes:
+                code = coding.get("code")
+                if not isinstance(code, str) or code not in codes:
                     bad.append(field)
                     break
     return bad

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from hooks.base import HookInput, HookResult, HookService
 from hooks.cards import response_json
+from hooks.rules.findings import pruned
 from service import jsonio
 from service.auth import authorise
 from service.cds_models import FeedbackRequest, HookRequest
@@ -178,7 +179,7 @@ async def explain(request: Request, service_id: str) -> Response:
         "resources_by_key": {k: len(v) for k, v in gathered.resources.items()},
     }
     explanation.update(result.extra)
-    body["explanation"] = explanation
+    body["explanation"] = pruned(explanation)  # no null or empty value in any response
     return _json(body)
 
 
