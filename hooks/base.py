@@ -24,7 +24,6 @@ class HookInput:
     """Notes about the data that change no screen."""
     now: datetime
     knowledge: Knowledge
-    lookback_weeks: float | None = None
     unreadable: tuple[Unreadable, ...] = ()
     """Sources that could not be read, or were read only in part (failed or truncated queries,
     malformed answers): the screens that depend on them are not done."""

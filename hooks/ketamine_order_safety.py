@@ -57,7 +57,7 @@ LB_TO_KG = 0.45359237
 
 def _weight_kg(facts: Facts, hook_input: HookInput) -> tuple[float | None, str | None]:
     knowledge = hook_input.knowledge
-    window = timedelta(days=knowledge.threshold("order_weight_recent_days"))
+    window = timedelta(days=knowledge.thresholds.order_weight_recent_days.value)
     weights = knowledge.code_list("body-weight")
     best = None
     for obs in facts.observations:
@@ -91,7 +91,7 @@ def _warnings(
     knowledge = hook_input.knowledge
     issues: list[tuple[str, str]] = []
     evidence: list[str] = []
-    bp_days = knowledge.threshold("order_bp_recent_days")
+    bp_days = knowledge.thresholds.order_bp_recent_days.value
     readings = [
         r
         for r in blood_pressures(facts.observations, knowledge)
@@ -109,14 +109,14 @@ def _warnings(
     if drug == "ketamine" and _is_intravenous(order, knowledge):
         weight, weight_ref = _weight_kg(facts, hook_input)
         fact = order.fact
-        limit = knowledge.threshold("ketamine_iv_mg_per_kg")
-        tolerance = knowledge.threshold("ketamine_dose_tolerance")
+        limit = knowledge.thresholds.ketamine_iv_mg_per_kg.value
+        tolerance = knowledge.thresholds.ketamine_dose_tolerance.value
         if weight is None:
             issues.append(
                 (
                     "no recent body weight",
                     "no body weight in the last "
-                    f"{knowledge.threshold('order_weight_recent_days'):g} "
+                    f"{knowledge.thresholds.order_weight_recent_days.value:g} "
                     f"days: the IV dose ({limit:g} mg/kg) cannot be checked",
                 )
             )

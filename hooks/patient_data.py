@@ -96,6 +96,5 @@ def patient_assessment(hook_input: HookInput) -> tuple[Facts, Assessment]:
         facts,
         now=hook_input.now,
         knowledge=hook_input.knowledge,
-        lookback_weeks=hook_input.lookback_weeks,
     )
     return facts, assessment

@@ -91,7 +91,7 @@ def _window(knowledge: Knowledge, names: tuple[str, ...] | None) -> timedelta | 
         return None
     days = []
     for name in names:
-        threshold = knowledge.policy.thresholds[name]
+        threshold = getattr(knowledge.thresholds, name)
         factor = _UNIT_DAYS.get(threshold.unit)
         if factor is None:
             return None  # a unit we cannot convert: no date filter (safe)

@@ -40,7 +40,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
         and knowledge.ingredients[name].min_daily_dose_mg is not None
     ]
     extra = {"selected_antidepressants": antidepressants, "order_gaps": gaps}
-    threshold = int(knowledge.threshold("trd_min_failed_trials"))
+    threshold = int(knowledge.thresholds.trd_min_failed_trials.value)
     deceased = facts.patient is not None and facts.patient.deceased
     if not antidepressants or assessment.failed_adequate_trials < threshold or deceased:
         return HookResult([], assessment, extra)

@@ -91,7 +91,6 @@ def _hook_input(bundle: dict[str, Any], patient_id: str) -> Any:
     from fhir_mappers.collect import bundle_resources
     from hooks.base import HookInput
     from hooks.rules.knowledge import default_knowledge
-    from service.settings import get_settings
 
     return HookInput(
         context={"patientId": patient_id, "userId": "Practitioner/offline"},
@@ -99,7 +98,6 @@ def _hook_input(bundle: dict[str, Any], patient_id: str) -> Any:
         gaps=(),
         now=datetime.now(UTC),
         knowledge=default_knowledge(),
-        lookback_weeks=get_settings().episode_lookback_weeks,
     )
 
 

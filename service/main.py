@@ -47,6 +47,10 @@ def create_app(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     knowledge = knowledge or default_knowledge()
+    if settings.episode_lookback_weeks is not None:
+        knowledge = knowledge.with_thresholds(
+            episode_lookback_weeks=settings.episode_lookback_weeks
+        )
     registry = build_registry(knowledge)
 
     @asynccontextmanager

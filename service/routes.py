@@ -134,7 +134,6 @@ async def run_hook(
         unreadable=tuple(gathered.unreadable),
         now=state.clock(),
         knowledge=state.knowledge,
-        lookback_weeks=state.settings.episode_lookback_weeks,
     )
     result = service.evaluate(hook_input)
     logger.info(

@@ -61,7 +61,6 @@ def assess(
     *,
     now: datetime,
     knowledge: Knowledge,
-    lookback_weeks: float | None = None,
 ) -> Assessment:
     gaps: list[str] = list(facts.gaps)
     phq = phq9_scores(facts.observations, knowledge)
@@ -72,7 +71,7 @@ def assess(
     )
     gaps += exposure_gaps
     trials, trial_gaps = build_trials(
-        exposure_list, phq9, now=now, knowledge=knowledge, lookback_weeks=lookback_weeks
+        exposure_list, phq9, now=now, knowledge=knowledge
     )
     gaps += trial_gaps
     failed = count_failed(trials)
@@ -85,24 +84,25 @@ def assess(
     bipolar_depressed = matching(active, knowledge.code_list("bipolar-depressed"))
     bipolar_unphased = matching(active, knowledge.code_list("bipolar-unspecified-phase"))
     reasons: dict[CandidateReason, tuple[str, ...]] = {}
-    threshold = int(knowledge.threshold("trd_min_failed_trials"))
+    threshold = int(knowledge.thresholds.trd_min_failed_trials.value)
     if depression or bipolar_depressed:
         if failed >= threshold:
             reasons["treatment-resistant-depression"] = tuple(
                 dict.fromkeys(ref for t in trials if t.outcome == "failed" for ref in t.evidence)
             )
         si = matching(active, knowledge.code_list("suicidal-ideation"))
-        latest_item9 = _latest_within(item9, now, knowledge.threshold("phq9_item9_recent_days"))
+        latest_item9 = _latest_within(item9, now, knowledge.thresholds.phq9_item9_recent_days.value)
         si_refs = [d.ref for d in si]
         if latest_item9 is not None and (latest_item9.value or 0) > 0:
             si_refs.append(latest_item9.ref)
         if si_refs:
             reasons["suicidal-ideation"] = tuple(si_refs)
         severe = matching(active, knowledge.code_list("severe-depression"))
-        latest_phq9 = _latest_within(phq9, now, knowledge.threshold("phq9_recent_days"))
+        latest_phq9 = _latest_within(phq9, now, knowledge.thresholds.phq9_recent_days.value)
         severe_refs = [d.ref for d in severe]
-        if latest_phq9 is not None and (latest_phq9.value or 0) >= knowledge.threshold(
-            "phq9_severe_score"
+        if (
+            latest_phq9 is not None
+            and (latest_phq9.value or 0) >= knowledge.thresholds.phq9_severe_score.value
         ):
             severe_refs.append(latest_phq9.ref)
         if severe_refs:

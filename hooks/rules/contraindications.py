@@ -96,9 +96,9 @@ def blood_pressures(
 def _hypertension(
     facts: Facts, now: datetime, knowledge: Knowledge
 ) -> tuple[Contraindication | None, list[str]]:
-    window = timedelta(days=knowledge.threshold("bp_window_days"))
+    window = timedelta(days=knowledge.thresholds.bp_window_days.value)
     recent = [r for r in blood_pressures(facts.observations, knowledge) if r.at >= now - window]
-    crisis_days = timedelta(days=knowledge.threshold("hypertensive_crisis_recent_days"))
+    crisis_days = timedelta(days=knowledge.thresholds.hypertensive_crisis_recent_days.value)
     crisis = [
         d
         for d in matching(facts.diagnoses, knowledge.code_list("hypertensive-crisis"))
@@ -118,13 +118,13 @@ def _hypertension(
     if not recent:
         days = int(window.days)
         return None, [f"no blood pressure recorded in the last {days} days"]
-    count = int(knowledge.threshold("bp_readings_averaged"))
+    count = int(knowledge.thresholds.bp_readings_averaged.value)
     sys_values = [r.systolic for r in recent if r.systolic is not None][-count:]
     dia_values = [r.diastolic for r in recent if r.diastolic is not None][-count:]
     mean_sys = sum(sys_values) / len(sys_values) if sys_values else None
     mean_dia = sum(dia_values) / len(dia_values) if dia_values else None
-    high_sys = mean_sys is not None and mean_sys > knowledge.threshold("bp_systolic_limit")
-    high_dia = mean_dia is not None and mean_dia > knowledge.threshold("bp_diastolic_limit")
+    high_sys = mean_sys is not None and mean_sys > knowledge.thresholds.bp_systolic_limit.value
+    high_dia = mean_dia is not None and mean_dia > knowledge.thresholds.bp_diastolic_limit.value
     if not (high_sys or high_dia):
         return None, []
     used = [r.ref for r in recent[-count:]]
@@ -144,7 +144,7 @@ def _hypertension(
 def _pregnancy(
     facts: Facts, now: datetime, knowledge: Knowledge
 ) -> tuple[Contraindication | None, list[str]]:
-    window = timedelta(weeks=knowledge.threshold("pregnancy_window_weeks"))
+    window = timedelta(weeks=knowledge.thresholds.pregnancy_window_weeks.value)
     events: list[tuple[datetime, bool, str, str]] = []
     gaps: list[str] = []
     for diagnosis in matching(facts.diagnoses, knowledge.code_list("pregnancy")):
@@ -188,7 +188,7 @@ def _pregnancy(
 
 
 def _breastfeeding(facts: Facts, now: datetime, knowledge: Knowledge) -> Contraindication | None:
-    window = timedelta(weeks=knowledge.threshold("breastfeeding_window_weeks"))
+    window = timedelta(weeks=knowledge.thresholds.breastfeeding_window_weeks.value)
     found = [
         d
         for d in matching(facts.diagnoses, knowledge.code_list("breastfeeding"))
@@ -239,7 +239,7 @@ def _minor(
     # Partial birth dates are read at their latest possible day, so a possible minor is flagged.
     birth = latest_possible_birth(patient.birth_date, patient.birth_precision)
     age = age_in_years(birth, now.date())
-    if age >= knowledge.threshold("adult_age_years"):
+    if age >= knowledge.thresholds.adult_age_years.value:
         return None, []
     return (
         Contraindication(

@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -124,11 +125,143 @@ class CodeKnowledge(_Frozen):
     lists: dict[str, CodeList]
 
 
-class Threshold(_Frozen):
+class Quantity(_Frozen):
+    """A threshold: a value with its unit and the source tag that justifies it. Subclasses fix
+    the unit, so a threshold given in the wrong unit stops start-up naming it."""
+
     value: float
     unit: str
     source: str
     note: str | None = None
+
+    def __float__(self) -> float:
+        return self.value
+
+
+class Days(Quantity):
+    unit: Literal["days"]
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(days=self.value)
+
+
+class Weeks(Quantity):
+    unit: Literal["weeks"]
+
+    @property
+    def delta(self) -> timedelta:
+        return timedelta(weeks=self.value)
+
+
+class Minutes(Quantity):
+    unit: Literal["minutes"]
+
+
+class Years(Quantity):
+    unit: Literal["years"]
+
+
+class Score(Quantity):
+    unit: Literal["score"]
+
+
+class Pressure(Quantity):
+    unit: Literal["mmHg"]
+
+
+class Fraction(Quantity):
+    unit: Literal["fraction"]
+
+
+class Milligrams(Quantity):
+    unit: Literal["mg"]
+
+
+class MgPerKg(Quantity):
+    unit: Literal["mg/kg"]
+
+
+class Count(Quantity):
+    unit: Literal[
+        "trials", "readings", "doses/day", "sessions/week", "times the adequate minimum"
+    ]
+
+
+class Thresholds(_Frozen):
+    """Every number and window a rule uses, typed by unit (``policy.json`` "thresholds")."""
+
+    min_adequate_weeks: Weeks
+    trd_min_failed_trials: Count
+    merge_gap_weeks: Weeks
+    switch_window_weeks: Weeks
+    default_supply_days: Days
+    default_doses_per_day: Count
+    episode_lookback_weeks: Weeks
+    phq9_baseline_window_days: Days
+    phq9_response_reduction: Fraction
+    phq9_severe_score: Score
+    phq9_moderately_severe_score: Score
+    phq9_moderate_score: Score
+    phq9_mild_score: Score
+    phq9_remission_score: Score
+    phq9_recent_days: Days
+    phq9_item9_recent_days: Days
+    si_recent_days: Days
+    self_harm_recent_days: Days
+    bp_systolic_limit: Pressure
+    bp_diastolic_limit: Pressure
+    bp_window_days: Days
+    bp_readings_averaged: Count
+    order_bp_recent_days: Days
+    order_bp_critical_systolic: Pressure
+    order_bp_critical_diastolic: Pressure
+    order_weight_recent_days: Days
+    ketamine_iv_mg_per_kg: MgPerKg
+    ketamine_dose_tolerance: Fraction
+    ketamine_iv_max_mg_per_kg: MgPerKg
+    ketamine_sc_im_max_mg_per_kg: MgPerKg
+    ketamine_min_infusion_minutes: Minutes
+    esketamine_device_mg: Milligrams
+    esketamine_first_dose_mg: Milligrams
+    esketamine_min_session_mg: Milligrams
+    esketamine_max_session_mg: Milligrams
+    esketamine_induction_weeks: Weeks
+    esketamine_induction_sessions_per_week: Count
+    esketamine_maintenance_sessions_per_week: Count
+    pregnancy_window_weeks: Weeks
+    breastfeeding_window_weeks: Weeks
+    adult_age_years: Years
+    elderly_age_years: Years
+    hypertensive_crisis_recent_days: Days
+    recent_cardiac_event_days: Days
+    comedication_recent_days: Days
+    on_treatment_days: Days
+    coverage_grace_days: Days
+    combination_overlap_days: Days
+    max_order_supply_days: Days
+    implausible_dose_multiple: Count
+    future_tolerance_days: Days
+    max_planned_start_days: Days
+    max_record_age_years: Years
+
+    def items(self) -> Iterable[tuple[str, Quantity]]:
+        for name in type(self).model_fields:
+            yield name, getattr(self, name)
+
+
+class Bands(_Frozen):
+    """Score cut-offs with a label per band (len(labels) == len(cuts) + 1)."""
+
+    source: str
+    cuts: tuple[float, ...]
+    labels: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Bands:
+        if len(self.labels) != len(self.cuts) + 1 or list(self.cuts) != sorted(self.cuts):
+            raise ValueError("bands need sorted cuts and one label more than cuts")
+        return self
 
 
 class PlausibleRange(_Frozen):
@@ -155,7 +288,8 @@ class PolicyKnowledge(_Frozen):
     ruleset_version: str
     version_history: tuple[VersionEntry, ...]
     sources: dict[str, str]
-    thresholds: dict[str, Threshold]
+    thresholds: Thresholds
+    phq9_bands: Bands
     answer_scores: AnswerScores
     ranges: dict[str, PlausibleRange] = Field(
         default_factory=dict, description="code list name -> plausible values of its readings"
@@ -164,8 +298,6 @@ class PolicyKnowledge(_Frozen):
         description="card source label -> URL of the guideline or label it cites"
     )
 
-    def value(self, name: str) -> float:
-        return self.thresholds[name].value
 
 
 REQUIRED_CODE_LISTS: tuple[str, ...] = (
@@ -202,37 +334,6 @@ REQUIRED_CODE_LISTS: tuple[str, ...] = (
     "route-intravenous",
 )
 
-REQUIRED_THRESHOLDS: tuple[str, ...] = (
-    "min_adequate_weeks",
-    "trd_min_failed_trials",
-    "merge_gap_weeks",
-    "switch_window_weeks",
-    "default_supply_days",
-    "default_doses_per_day",
-    "episode_lookback_weeks",
-    "phq9_baseline_window_days",
-    "phq9_response_reduction",
-    "phq9_severe_score",
-    "phq9_recent_days",
-    "phq9_item9_recent_days",
-    "bp_systolic_limit",
-    "bp_diastolic_limit",
-    "bp_window_days",
-    "bp_readings_averaged",
-    "order_bp_recent_days",
-    "order_weight_recent_days",
-    "ketamine_iv_mg_per_kg",
-    "ketamine_dose_tolerance",
-    "pregnancy_window_weeks",
-    "breastfeeding_window_weeks",
-    "adult_age_years",
-    "hypertensive_crisis_recent_days",
-    "max_order_supply_days",
-    "implausible_dose_multiple",
-    "future_tolerance_days",
-    "max_planned_start_days",
-    "max_record_age_years",
-)
 
 
 class KnowledgeFileError(KnowledgeBaseError):
@@ -280,8 +381,28 @@ class Knowledge:
     def code_list(self, name: str) -> CompiledCodeList:
         return self.lists[name]
 
-    def threshold(self, name: str) -> float:
-        return self.policy.value(name)
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.policy.thresholds
+
+    def with_thresholds(self, **values: float) -> Knowledge:
+        """This knowledge with some threshold values replaced (an operator's setting). The
+        rule-set version then says so ("2026.11.2+episode_lookback_weeks=52"), so that the
+        version on a card always identifies the logic that produced it."""
+        if not values:
+            return self
+        changed = {
+            name: getattr(self.thresholds, name).model_copy(update={"value": value})
+            for name, value in values.items()
+        }
+        suffix = ",".join(f"{name}={value:g}" for name, value in sorted(values.items()))
+        policy = self.policy.model_copy(
+            update={
+                "thresholds": self.thresholds.model_copy(update=changed),
+                "ruleset_version": f"{self.policy.ruleset_version}+{suffix}",
+            }
+        )
+        return replace(self, policy=policy)
 
 
 def _read(path: Path) -> object:
@@ -329,9 +450,6 @@ class _Checked(BaseModel):
         missing_lists = [n for n in REQUIRED_CODE_LISTS if n not in self.codes.lists]
         if missing_lists:
             raise ValueError(f"codes.json lacks code lists {missing_lists}")
-        missing = [n for n in REQUIRED_THRESHOLDS if n not in self.policy.thresholds]
-        if missing:
-            raise ValueError(f"policy.json lacks thresholds {missing}")
         names = {i.name for i in self.drugs.ingredients}
         for product in self.drugs.products:
             unknown = [pi.name for pi in product.ingredients if pi.name not in names]
@@ -347,9 +465,9 @@ class _Checked(BaseModel):
             (
                 "policy.json",
                 self.policy.sources,
-                {t.source for t in self.policy.thresholds.values()}
+                {t.source for _, t in self.policy.thresholds.items()}
                 | {r.source for r in self.policy.ranges.values()}
-                | {self.policy.answer_scores.source},
+                | {self.policy.answer_scores.source, self.policy.phq9_bands.source},
             ),
         ):
             undefined = sorted(_tags(used) - set(sources))

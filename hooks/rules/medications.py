@@ -118,7 +118,7 @@ def daily_mg(fact: MedicationFact, strength_mg: float | None, knowledge: Knowled
     """Daily dose in mg of one ingredient: dose x frequency, tablets x strength."""
     if fact.dose_per_kg:
         return None
-    amount = daily_amount(fact, knowledge.threshold("default_doses_per_day"))
+    amount = daily_amount(fact, knowledge.thresholds.default_doses_per_day.value)
     if amount is None:
         return None
     if fact.dose_unit == "mg":
@@ -137,7 +137,7 @@ def plausible_daily_mg(
     minimum = knowledge.ingredients[item.name].min_daily_dose_mg
     if dose is None or not minimum:
         return dose, None
-    if dose > minimum * knowledge.threshold("implausible_dose_multiple") or dose < 0:
+    if dose > minimum * knowledge.thresholds.implausible_dose_multiple.value or dose < 0:
         return None, (
             f"{fact.ref}: {item.name} {dose:,.6g} mg/day is implausible; read as an unknown dose"
         )
@@ -179,7 +179,7 @@ def exposures(
     """
     out: list[Exposure] = []
     gaps: list[str] = []
-    default_days = knowledge.threshold("default_supply_days")
+    default_days = knowledge.thresholds.default_supply_days.value
     if deceased_at is not None and deceased_at < now:
         now = deceased_at
     products: dict[tuple[Concept, tuple[IngredientStrength, ...]], list[ResolvedIngredient]] = {}

@@ -49,11 +49,13 @@ def in_unit(value: float, unit: str | None, target: str) -> float | None:
 
 class _Window:
     def __init__(self, now: datetime, knowledge: Knowledge) -> None:
-        tolerance = knowledge.threshold("future_tolerance_days")
-        age = knowledge.threshold("max_record_age_years")
+        tolerance = knowledge.thresholds.future_tolerance_days.value
+        age = knowledge.thresholds.max_record_age_years.value
         self.now = now
         self.latest = shift(now, days=tolerance) or now
-        self.latest_start = shift(now, days=knowledge.threshold("max_planned_start_days")) or now
+        self.latest_start = (
+            shift(now, days=knowledge.thresholds.max_planned_start_days.value) or now
+        )
         self.earliest = shift(now, days=-365.25 * age) or datetime.min.replace(tzinfo=now.tzinfo)
 
     def fits(self, moment: datetime | None) -> bool:
@@ -114,7 +116,7 @@ def _medication(
         )
         return None
     supply = fact.supply_days
-    if supply is not None and not 0 <= supply <= knowledge.threshold("max_order_supply_days"):
+    if supply is not None and not 0 <= supply <= knowledge.thresholds.max_order_supply_days.value:
         out.append(
             Unreadable(
                 fact.resource_type,

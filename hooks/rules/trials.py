@@ -129,8 +129,8 @@ def _phq9_signal(
     adequate_from: datetime, draft: _Draft, phq9: _Timeline, knowledge: Knowledge
 ) -> tuple[_Signal | None, bool]:
     """(non-response signal, documented response) from PHQ-9 totals around an adequate trial."""
-    baseline_window = timedelta(days=knowledge.threshold("phq9_baseline_window_days"))
-    weeks = knowledge.threshold("min_adequate_weeks")
+    baseline_window = timedelta(days=knowledge.thresholds.phq9_baseline_window_days.value)
+    weeks = knowledge.thresholds.min_adequate_weeks.value
     baseline = phq9.last_between(draft.start - baseline_window, draft.start + WEEK)
     if baseline is None or baseline.value is None or baseline.value <= 0:
         return None, False
@@ -138,7 +138,7 @@ def _phq9_signal(
     if follow_up is None or follow_up.value is None:
         return None, False
     reduction = (baseline.value - follow_up.value) / baseline.value
-    if reduction < knowledge.threshold("phq9_response_reduction"):
+    if reduction < knowledge.thresholds.phq9_response_reduction.value:
         return (
             _Signal(
                 f"PHQ-9 {baseline.value:g} -> {follow_up.value:g} "
@@ -153,7 +153,7 @@ def _phq9_signal(
 def _next_treatment_signal(
     draft: _Draft, others: list[_Draft], augmenters: list[Exposure], knowledge: Knowledge
 ) -> _Signal | None:
-    window = knowledge.threshold("switch_window_weeks") * WEEK
+    window = knowledge.thresholds.switch_window_weeks.value * WEEK
     for other in others:
         if other.ingredient == draft.ingredient or other.start <= draft.start:
             continue
@@ -179,7 +179,7 @@ def _classify(
     doses = [e.daily_mg for e in draft.exposures if e.daily_mg is not None]
     max_dose = max(doses) if doses else None
     minimum = ingredient.min_daily_dose_mg or 0.0
-    weeks_needed = knowledge.threshold("min_adequate_weeks")
+    weeks_needed = knowledge.thresholds.min_adequate_weeks.value
     other_use = [e.non_depression_use for e in draft.exposures if e.non_depression_use]
     if other_use and len(other_use) == len(draft.exposures):
         return "not-for-depression", f"not a depression trial: {other_use[0]}", ()
@@ -239,12 +239,11 @@ def build_trials(
     *,
     now: datetime,
     knowledge: Knowledge,
-    lookback_weeks: float | None = None,
 ) -> tuple[list[Trial], list[str]]:
     """Trials of antidepressants within the lookback window, and data gaps found on the way."""
     gaps: list[str] = []
-    gap = knowledge.threshold("merge_gap_weeks") * WEEK
-    lookback = (lookback_weeks or knowledge.threshold("episode_lookback_weeks")) * WEEK
+    gap = knowledge.thresholds.merge_gap_weeks.value * WEEK
+    lookback = knowledge.thresholds.episode_lookback_weeks.delta
     trial_exposures: list[Exposure] = []
     augmenters: list[Exposure] = []
     for exposure in exposures:

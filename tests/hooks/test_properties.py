@@ -212,9 +212,7 @@ def _hook_input(resources: list[dict[str, Any]], orders: list[dict[str, Any]]) -
     )
 
 
-PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY

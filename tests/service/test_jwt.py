@@ -363,9 +363,7 @@ def test_jwt_sandbox_shape_es384_jku_verified_with_inline_key(keys: Keys, app_cl
     fixed jku) is verified against a client configured with the sandbox key inline, without
     fetching the jku."""
     sandbox_jku = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
-    fetched = ehr.get(sandbox_jku, name="sandbox-jwks").mock(
-        return_value=httpx.Response(500)
-    )
+    fetched = ehr.get(sandbox_jku, name="sandbox-jwks").mock(return_value=httpx.Response(500))
     settings = _settings(keys)
     clients = json.loads(settings.trusted_clients)
     clients.append({"iss": "https://sandbox.cds-hooks.org", "jwks": keys.jwks_b})

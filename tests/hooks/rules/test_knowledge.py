@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_knowledge_files_load_with_version(knowledge) -> None:
     """Verify that the packaged knowledge loads and carries a rule-set version."""
     assert knowledge.ruleset_version
-    assert knowledge.threshold("min_adequate_weeks") == 6
+    assert knowledge.thresholds.min_adequate_weeks.value == 6
     assert knowledge.ingredients["venlafaxine"].min_daily_dose_mg == 150
 
 
@@ -45,7 +45,7 @@ def test_knowledge_files_match_build_script() -> None:
 @pytest.mark.parametrize(
     ("file", "mutate", "message"),
     [
-        ("policy.json", lambda d: d["thresholds"].pop("min_adequate_weeks"), "lacks thresholds"),
+        ("policy.json", lambda d: d["thresholds"].pop("min_adequate_weeks"), "min_adequate_weeks"),
         ("codes.json", lambda d: d["lists"].pop("psychosis"), "lacks code lists"),
         (
             "drugs.json",
