@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import uvicorn
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import JavascriptException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -106,10 +106,12 @@ def start_chromium(profile: Path) -> WebDriver:
 
 def wait_ready(driver: WebDriver, timeout: float = PAGE_TIMEOUT_SECONDS) -> str:
     """Wait until the app page says it is done (``body[data-ready]``); returns its value."""
-    WebDriverWait(driver, timeout).until(
-        lambda d: d.execute_script("return document.body.getAttribute('data-ready')")
+    script = "return document.body && document.body.getAttribute('data-ready')"
+    # The launch page redirects: a script may run while one document replaces another.
+    WebDriverWait(driver, timeout, ignored_exceptions=(JavascriptException,)).until(
+        lambda d: d.execute_script(script)
     )
-    value: str = driver.execute_script("return document.body.getAttribute('data-ready')")
+    value: str = driver.execute_script(script)
     return value
 
 

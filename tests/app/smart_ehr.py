@@ -18,7 +18,7 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 from starlette.applications import Starlette
@@ -128,7 +128,8 @@ class SmartEhr:
     async def token(self, request: Request) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=204, headers=CORS)
-        form = await request.form()
+        parsed = parse_qs((await request.body()).decode("ascii", "replace"))
+        form = {key: values[0] for key, values in parsed.items()}
         grant = self.codes.pop(str(form.get("code", "")), None)
         error = None
         if form.get("grant_type") != "authorization_code" or grant is None:
