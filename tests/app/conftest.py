@@ -43,6 +43,7 @@ APP_PATIENTS = (
     "phq9-non-response",
     "no-recent-bp-is-a-gap",
     "suicidal-ideation-phq9-item9",
+    "order-sign-ketamine-overdose",
 )
 """The scenario patients the app is opened on (examples/patients/index.json)."""
 

@@ -1,9 +1,10 @@
 """A minimal SMART on FHIR EHR for the OAuth test: authorization server plus a guarded FHIR API.
 
 - ``GET /fhir/.well-known/smart-configuration``: the endpoints, S256 PKCE, public clients;
-- ``GET /auth/authorize``: checks client id, redirect URI, audience, the EHR launch id and the
-  S256 code challenge, then redirects to the app with a one-time code (no login page: the test
-  user is always signed in);
+- ``GET /auth/authorize``: checks client id, redirect URI, audience, the EHR launch id (or, for a
+  standalone launch, the ``launch/patient`` scope: the test has picked the patient) and the S256
+  code challenge, then redirects to the app with a one-time code (no login page: the test user is
+  always signed in);
 - ``POST /auth/token``: exchanges the code once, checking the redirect URI, the client id and the
   PKCE verifier (SHA-256 of it must equal the challenge); answers an access token and ``patient``;
 - ``GET /fhir/...``: refuses requests without a token it issued (401), else proxies them to the
@@ -50,6 +51,8 @@ class SmartEhr:
     codes: dict[str, Grant] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
+    standalone_patient: str | None = None
+    """The patient the user picks at the authorization server in a standalone launch."""
 
     @property
     def fhir_base(self) -> str:
@@ -111,12 +114,18 @@ class SmartEhr:
             return self._refuse("aud is not this FHIR server")
         if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
             return self._refuse("PKCE S256 is required")
-        patient = self.launches.pop(query.get("launch", ""), None)
-        if patient is None:
-            return self._refuse("unknown or reused launch")
         scope = query.get("scope", "")
-        if "launch" not in scope.split():
-            return self._refuse("an EHR launch must ask for the launch scope")
+        if "launch" in query:
+            patient = self.launches.pop(query["launch"], None)
+            if patient is None:
+                return self._refuse("unknown or reused launch")
+            if "launch" not in scope.split():
+                return self._refuse("an EHR launch must ask for the launch scope")
+        else:
+            # Standalone: the signed-in user would pick a patient here; the test picked it.
+            if "launch/patient" not in scope.split() or self.standalone_patient is None:
+                return self._refuse("a standalone launch must ask for launch/patient")
+            patient = self.standalone_patient
         code = secrets.token_urlsafe(24)
         self.codes[code] = Grant(
             patient, self.client_id, self.redirect_uri, query["code_challenge"], scope

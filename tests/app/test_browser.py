@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -131,6 +132,54 @@ def test_app_open_server_launch_page_matches_the_service_assessment(
         f"rule set {assessment['ruleset_version']}."
     )
     assert console_problems(browser) == []
+
+
+CHART_PATIENTS = {
+    "phq9-and-item9": "suicidal-ideation-phq9-item9",
+    "phq9-totals": "phq9-non-response",
+    "bp-and-weight": "order-sign-ketamine-overdose",
+}
+
+
+@pytest.mark.parametrize("patient_id", list(CHART_PATIENTS.values()), ids=list(CHART_PATIENTS))
+def test_app_charts_draw_every_point_the_service_sent(
+    patient_id: str, browser: WebDriver, app_service: ServerThread, app_fhir: FhirTestServer
+) -> None:
+    """Verify that the PHQ-9, blood-pressure and weight charts draw one mark per reading of the
+    summary (and item 9 answers, positive ones as a labelled line), and their text tables list
+    the same readings."""
+    response = httpx.post(
+        f"{app_service.base_url}/app/api/summary",
+        json={"fhirServer": app_fhir.base_url, "patientId": patient_id},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    series = response.json().get("series", {})
+    assert open_patient(browser, app_service, app_fhir, patient_id) == "true"
+
+    def dots(chart: str) -> int:
+        return len(browser.find_elements(By.CSS_SELECTOR, f"#{chart} svg circle"))
+
+    def rows(table: str) -> int:
+        return len(browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr"))
+
+    phq9, item9 = series.get("phq9", []), series.get("phq9_item9", [])
+    bp, weight = series.get("bp", []), series.get("weight", [])
+    assert phq9 or item9 or bp or weight
+    assert dots("phq9-chart") == len(phq9)
+    positive = [p for p in item9 if p["positive"]]
+    chart_text = browser.find_element(By.ID, "phq9-chart").text
+    assert chart_text.count("item 9 =") == len(positive)
+    assert rows("phq9-table") == len(phq9) + len(item9)
+    systolic = [r for r in bp if "systolic" in r]
+    diastolic = [r for r in bp if "diastolic" in r]
+    assert dots("bp-chart") == len(systolic) + len(diastolic)
+    assert rows("bp-table") == len(bp)
+    assert dots("weight-chart") == len(weight)
+    assert rows("weight-table") == len(weight)
+    if bp:
+        limit = str(response.json()["thresholds"]["bp_systolic"])
+        assert f"{limit} systolic limit" in browser.find_element(By.ID, "bp-chart").text
 
 
 def _focused_bar(browser: WebDriver, limit: int = 40) -> WebElement:

@@ -107,3 +107,26 @@ def test_app_ehr_launch_unknown_launch_stops_at_the_authorization_server(
     )
     assert browser.current_url.startswith(f"{smart_ehr.base_url}/auth/authorize?")
     assert smart_ehr.events == ["smart-configuration", "refused: unknown or reused launch"]
+
+
+def test_app_standalone_launch_asks_launch_patient_and_shows_the_picked_patient(
+    browser: WebDriver, app_service: ServerThread, smart_ehr: SmartEhr
+) -> None:
+    """Verify that a standalone launch (iss only) asks for launch/patient, completes PKCE and
+    shows the patient chosen at the authorization server."""
+    smart_ehr.events.clear()
+    smart_ehr.standalone_patient = "unknown-doses"
+    try:
+        query = urlencode({"iss": smart_ehr.fhir_base})
+        browser.get(f"{app_service.base_url}/app/launch.html?{query}")
+        assert wait_ready(browser) == "true"
+    finally:
+        smart_ehr.standalone_patient = None
+    assert smart_ehr.events[:3] == [
+        "smart-configuration",
+        "authorized",
+        "token issued (PKCE S256 verified)",
+    ]
+    assert browser.find_element(By.ID, "patient-line").text.startswith("Patient unknown-doses")
+    verdict = browser.find_element(By.ID, "recommendation")
+    assert verdict.get_attribute("data-value") == "insufficient-data"
