@@ -39,7 +39,7 @@ window.EvidenceCharts = (function () {
   }
 
   function width(container, fallback) {
-    return Math.max(Math.floor(container.getBoundingClientRect().width) || fallback, 320);
+    return Math.max(Math.floor(container.getBoundingClientRect().width) || fallback, 160);
   }
 
   function note(container, text) {
@@ -298,9 +298,9 @@ window.EvidenceCharts = (function () {
     }
     const svg = Plot.plot({
       className: "kc-plot",
-      width: width(container, 260),
+      width: width(container, 200),
       height: 170,
-      marginLeft: 38,
+      marginLeft: 32,
       marginRight: 12,
       marginTop: 16,
       x: { type: "utc", domain: domain(summary), label: null, ticks: 3 },
@@ -311,6 +311,7 @@ window.EvidenceCharts = (function () {
           x: "at", y: "kg", fill: cssVar("--series", "#1f3b73"), r: 3,
           title: function (w) { return w.kg + " kg on " + w.date + " (" + w.ref + ")"; },
         }),
+        Plot.text(weights.slice(-1), { x: "at", y: "kg", dy: -9, textAnchor: "end", text: function (w) { return w.kg + " kg"; } }),
       ],
     });
     svg.setAttribute("role", "img");
