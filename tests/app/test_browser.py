@@ -318,6 +318,11 @@ def test_app_index_without_launch_explains_how_to_start(
 
 LAUNCH_PAGES = {
     "no-parameters-shows-the-forms": ({}, "Not launched from an EHR", True),
+    "smart-configuration-unreachable": (
+        {"iss": "http://127.0.0.1:9/fhir", "launch": "x"},
+        "SMART configuration could not be read",
+        False,
+    ),
     "server-not-allow-listed": (
         {"iss": "https://evil.example/fhir", "launch": "x"},
         "does not work",

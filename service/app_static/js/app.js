@@ -139,7 +139,8 @@
       if (card.detail) {
         const details = el("details");
         details.append(el("summary", null, "Card detail"));
-        details.append(el("pre", "card-detail", card.detail));
+        // The card's Markdown, shown as plain text (bold markers dropped; never parsed as HTML).
+        details.append(el("pre", "card-detail", card.detail.replace(/\*\*/g, "")));
         box.append(details);
       }
       holder.append(box);
@@ -263,7 +264,12 @@
     try {
       client = await FHIR.oauth2.ready();
     } catch (e) {
-      showError("The app was not launched from an EHR, or its launch has expired (" + e.message + ").", true);
+      showError(
+        "The app was not launched from an EHR, or its launch has expired or failed (" + e.message + "). " +
+        "If the EHR's token endpoint is on another origin than its FHIR server, the service's operator " +
+        "must add that origin to KETAMINE_CDS_APP_CONNECT_SRC.",
+        true
+      );
       document.body.setAttribute("data-ready", "error");
       return;
     }

@@ -95,7 +95,11 @@
         completeInTarget: true,
       });
     } catch (e) {
-      fail("The authorization server could not be reached or refused the launch: " + e.message);
+      fail(
+        "The FHIR server's SMART configuration could not be read or the launch was refused (" +
+        e.message + "). If its authorization server is on another origin, the service's operator " +
+        "must add that origin to KETAMINE_CDS_APP_CONNECT_SRC."
+      );
     }
   }
 
