@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import tomllib
 from collections.abc import Callable, Iterator
+from fnmatch import fnmatch
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -552,3 +554,18 @@ def test_summary_patient_without_data_still_complete(dev: TestClient) -> None:
     assert statuses["uncontrolled-hypertension"] == "no-data"
     assert "cards" not in summary and "series" not in summary
     assert summary["episode"]["start"] < summary["episode"]["end"]
+
+
+def test_every_app_file_ships_in_the_package() -> None:
+    """Verify that pyproject's package-data globs cover every file of the app, so that a
+    non-editable install (the Docker image) serves the same pages."""
+    root = STATIC_DIR.parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = config["tool"]["setuptools"]["package-data"]["service"]
+    files = [p.relative_to(STATIC_DIR.parent).as_posix() for p in STATIC_DIR.rglob("*")]
+    missing = [
+        f
+        for f in files
+        if (STATIC_DIR.parent / f).is_file() and not any(fnmatch(f, g) for g in globs)
+    ]
+    assert files and missing == []
