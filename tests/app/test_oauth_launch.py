@@ -8,15 +8,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from integration.fhir_server import FhirTestServer
+from service.main import create_app
 from tests.app.conftest import explain
 from tests.app.servers import ServerThread, console_problems, wait_ready
 from tests.app.smart_ehr import SmartEhr
+from tests.conftest import make_settings
+from tests.factories import NOW
 
 CLIENT_ID = "ketamine-cds-app"
 
@@ -130,3 +134,45 @@ def test_app_standalone_launch_asks_launch_patient_and_shows_the_picked_patient(
     assert browser.find_element(By.ID, "patient-line").text.startswith("Patient unknown-doses")
     verdict = browser.find_element(By.ID, "recommendation")
     assert verdict.get_attribute("data-value") == "insufficient-data"
+
+
+@pytest.fixture(scope="module")
+def production(app_fhir: FhirTestServer) -> Iterator[tuple[ServerThread, SmartEhr]]:
+    """The service outside development mode, allowing only the SMART EHR's FHIR base (so the
+    CSP's connect-src holds just that origin), and that EHR."""
+    ehr = SmartEhr(upstream=app_fhir.base_url, client_id="prod-client-7", redirect_uri="")
+    ehr_server = ServerThread(ehr.app())
+    ehr.base_url = ehr_server.base_url
+    settings = make_settings(
+        allow_unauthenticated=False,
+        allowed_fhir_servers=ehr.fhir_base,
+        app_client_id="prod-client-7",
+    )
+    service = ServerThread(create_app(settings, clock=lambda: NOW))
+    ehr.redirect_uri = f"{service.base_url}/app/index.html"
+    ehr_server.start()
+    service.start()
+    yield service, ehr
+    service.stop()
+    ehr_server.stop()
+
+
+def test_app_ehr_launch_outside_dev_mode_csp_allows_just_the_ehr(
+    browser: WebDriver, production: tuple[ServerThread, SmartEhr]
+) -> None:
+    """Verify that outside development mode the launch completes with the configured client id
+    under a CSP whose connect-src is the service and the EHR's origin only, with no violation."""
+    service, ehr = production
+    console_problems(browser)
+    assert ehr_launch(browser, service, ehr, "trd-two-switches") == "true"
+    csp = httpx.get(f"{service.base_url}/app/index.html").headers["content-security-policy"]
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src "))
+    assert connect == f"connect-src 'self' {ehr.base_url}"
+    assert ehr.events[:3] == [
+        "smart-configuration",
+        "authorized",
+        "token issued (PKCE S256 verified)",
+    ]
+    verdict = browser.find_element(By.ID, "recommendation")
+    assert verdict.get_attribute("data-value") == "refer-for-evaluation"
+    assert console_problems(browser) == []
