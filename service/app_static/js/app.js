@@ -216,11 +216,12 @@
     });
     const gapCount = (summary.treatment_gaps || []).length;
     const adequate = (summary.thresholds || {}).min_adequate_weeks;
+    const shaded = "Shaded: the current episode, " + (episode.basis || "") + ".";
     byId("timeline-caption").textContent = trials.length
-      ? trials.length + " course(s), one bar each: its colour and the text after it give the outcome" +
-        (gapCount ? "; dashed boxes are gaps between courses" : "") + ". Adequate trial: the minimum daily dose for at least " +
-        adequate + " weeks. Shaded: the current episode, " + (episode.basis || "") + "."
-      : "Shaded: the current episode, " + (episode.basis || "") + ".";
+      ? trials.length + " course(s); colour and text give the outcome" +
+        (gapCount ? ", dashed boxes the gaps between courses" : "") + ". Adequate: minimum daily dose for " +
+        adequate + " weeks or more. " + shaded
+      : shaded;
     byId("evidence-panel").hidden = !trials.length;
     renderLegend(summary);
     const outcomes = (summary.labels || {}).outcomes || {};
@@ -238,9 +239,8 @@
       .concat((series.phq9_item9 || []).map(function (p) { return [p.date, "item 9", p.value, p.ref]; })));
 
     Charts.bp(byId("bp-chart"), summary);
-    byId("bp-caption").textContent = (series.bp || []).length + " reading(s); filled dots systolic, open diastolic. Limits " +
-      thresholds.bp_systolic + "/" + thresholds.bp_diastolic + " mmHg on the mean of the last " + thresholds.bp_readings_averaged +
-      " readings within " + thresholds.bp_window_days + " days.";
+    byId("bp-caption").textContent = (series.bp || []).length + " reading(s), filled systolic, open diastolic; limits on the mean of the last " +
+      thresholds.bp_readings_averaged + " within " + thresholds.bp_window_days + " days.";
     fillRows("bp-table", (series.bp || []).map(function (r) { return [r.date, r.systolic, r.diastolic, r.ref]; }));
 
     Charts.weight(byId("weight-chart"), summary);

@@ -191,7 +191,7 @@ window.EvidenceCharts = (function () {
     const svg = Plot.plot({
       className: "kc-plot",
       width: width(container, 420),
-      height: 170,
+      height: 160,
       marginLeft: 34,
       marginRight: 12,
       marginTop: 16,
@@ -254,7 +254,7 @@ window.EvidenceCharts = (function () {
     const svg = Plot.plot({
       className: "kc-plot",
       width: width(container, 420),
-      height: 170,
+      height: 160,
       marginLeft: 38,
       marginRight: 12,
       marginTop: 16,
@@ -299,7 +299,7 @@ window.EvidenceCharts = (function () {
     const svg = Plot.plot({
       className: "kc-plot",
       width: width(container, 200),
-      height: 170,
+      height: 160,
       marginLeft: 32,
       marginRight: 12,
       marginTop: 16,
