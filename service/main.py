@@ -20,6 +20,7 @@ from service.deps import AppState, Clock
 from service.errors import install_error_handlers
 from service.routes import router
 from service.settings import Settings, get_settings
+from service.smart_app import install as install_smart_app
 
 logger = logging.getLogger(__name__)
 
@@ -107,4 +108,5 @@ def create_app(
         )
     install_error_handlers(app)
     app.include_router(router)
+    install_smart_app(app, settings)  # the evidence app under /app/ (service/smart_app.py)
     return app

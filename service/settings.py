@@ -30,12 +30,17 @@ only; everything below ``service/`` gets plain values as arguments.
   fetch timeout.
 - ``KETAMINE_CDS_CORS_ORIGINS`` (empty): comma-separated browser origins allowed by CORS (``*`` for
   any, development only).
+- ``KETAMINE_CDS_APP_CLIENT_ID`` (ketamine-cds-app): the SMART client id of the evidence app
+  (``/app/``), as registered with the EHR's authorization server.
+- ``KETAMINE_CDS_APP_FRAME_ANCESTORS`` ('none'): the CSP ``frame-ancestors`` of the evidence app:
+  the EHR origins allowed to embed it in a frame (space-separated sources).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,6 +114,24 @@ class Settings(BaseSettings):
     jwks_refresh_interval_seconds: float = Field(default=30, ge=0)
     jwks_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     cors_origins: str = ""
+    app_client_id: str = Field(default="ketamine-cds-app", pattern=r"^[A-Za-z0-9._~:/@+-]{1,200}$")
+    app_frame_ancestors: str = "'none'"
+
+    @field_validator("app_frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        sources = value.split()
+        source = re.compile(r"^(?:'none'|'self'|https?:|https?://[A-Za-z0-9.*-]+(?::(?:\d+|\*))?)$")
+        if (
+            not sources
+            or not all(source.match(s) for s in sources)
+            or ("'none'" in sources and len(sources) > 1)
+        ):
+            raise ValueError(
+                f"KETAMINE_CDS_APP_FRAME_ANCESTORS: {value!r} is not a list of CSP sources "
+                "('none', 'self' or origins such as https://ehr.example.org)"
+            )
+        return " ".join(sources)
 
     @field_validator("allowed_fhir_servers")
     @classmethod
