@@ -13,8 +13,7 @@ needs:
   files (``policy.json``), never written here;
 - ``episode``: the current episode window (the assessment's, or the look-back the trial rules use);
 - ``checklist``: one entry per contraindication id (the eleven of ``ContraindicationId``), from
-  ``assessment["screens"]`` when the assessment has it, else derived from the contraindications
-  found and the data gaps (``GAP_RULES`` says which gap makes which check incomplete);
+  ``assessment["screens"]``: found (with evidence), not found, or not checkable (with why);
 - ``treatment_gaps``: the periods between antidepressant courses with none running.
 
 The answer never holds ``null`` or empty values: keys without a value are left out (``prune``).
@@ -22,8 +21,6 @@ The answer never holds ``null`` or empty values: keys without a value are left o
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -59,59 +56,13 @@ RECOMMENDATION_TEXT = {
     "not-a-candidate": "Not a candidate (no card)",
 }
 
-DIAGNOSIS_IDS: tuple[ContraindicationId, ...] = (
-    "psychosis-history",
-    "current-mania-or-hypomania",
-    "serious-heart-disease",
-    "aneurysmal-vascular-disease-or-avm",
-    "intracerebral-hemorrhage-history",
-    "active-substance-use-disorder",
-    "uncontrolled-hypertension",
-    "pregnancy",
-    "breastfeeding",
-)
-"""Checks that read Condition resources (a hypertensive crisis is a Condition too)."""
-
-
-@dataclass(frozen=True)
-class GapRule:
-    """A data gap whose text matches ``pattern`` leaves the checks ``ids`` at ``status``."""
-
-    pattern: re.Pattern[str]
-    ids: tuple[ContraindicationId, ...]
-    status: Literal["incomplete", "no-data"]
-
-
-def _rule(
-    pattern: str, ids: tuple[ContraindicationId, ...], status: Literal["incomplete", "no-data"]
-) -> GapRule:
-    return GapRule(re.compile(pattern, re.IGNORECASE), ids, status)
-
-
-GAP_RULES: tuple[GapRule, ...] = (
-    _rule(r"no blood pressure", ("uncontrolled-hypertension",), "no-data"),
-    _rule(r"age not verified", ("minor",), "no-data"),
-    _rule(r"^Patient resource missing", ("pregnancy", "breastfeeding"), "incomplete"),
-    _rule(r"pregnancy", ("pregnancy",), "incomplete"),
-    _rule(r"^allergies:.*not checked", ("ketamine-hypersensitivity",), "no-data"),
-    _rule(r"^allergies:", ("ketamine-hypersensitivity",), "incomplete"),
-    _rule(r"^observations:.*not checked", ("uncontrolled-hypertension",), "no-data"),
-    _rule(r"^observations:", ("uncontrolled-hypertension", "pregnancy"), "incomplete"),
-    _rule(r"^conditions:", DIAGNOSIS_IDS, "incomplete"),
-)
-"""Which data gaps (texts of ``assessment.data_gaps``) stop which check from being certain, used
-only until the assessment carries ``screens``. A check with a ``no-data`` gap could not be run;
-one with an ``incomplete`` gap ran on part of the data. A contraindication found stays found."""
-
 PHQ9_BANDS: tuple[tuple[str, str], ...] = (
     ("mild", "phq9_mild_score"),
     ("moderate", "phq9_moderate_score"),
     ("moderately severe", "phq9_moderately_severe_score"),
     ("severe", "phq9_severe_score"),
 )
-"""PHQ-9 severity bands and the knowledge thresholds that start them (Kroenke 2001). Bands whose
-threshold is not in ``policy.json`` are left out: today only ``phq9_severe_score`` is there, so
-the chart shows "below severe" and "severe"."""
+"""PHQ-9 severity bands and the knowledge thresholds that start them (Kroenke 2001)."""
 
 PHQ9_MIN_SCORE = 0
 PHQ9_MAX_SCORE = 27
@@ -155,7 +106,7 @@ def build(hook_input: HookInput, result: HookResult) -> dict[str, Any]:
 
 
 def _lookback(hook_input: HookInput) -> float:
-    return hook_input.lookback_weeks or hook_input.knowledge.threshold("episode_lookback_weeks")
+    return hook_input.knowledge.thresholds.episode_lookback_weeks.value
 
 
 def _display_facts(hook_input: HookInput) -> Facts:
@@ -215,7 +166,7 @@ def drawing_window(
     earlier, less the PHQ-9 baseline window (a trial's baseline PHQ-9 precedes it), to today."""
     starts = [date.fromisoformat(episode["start"])]
     starts += [date.fromisoformat(t["start"]) for t in assessment.get("trials", [])]
-    baseline = timedelta(days=knowledge.threshold("phq9_baseline_window_days"))
+    baseline = knowledge.thresholds.phq9_baseline_window_days.delta
     return {"start": (min(starts) - baseline).isoformat(), "end": episode["end"]}
 
 
@@ -281,14 +232,10 @@ def _number(value: float) -> float | int:
 
 
 def phq9_bands(knowledge: Knowledge) -> list[dict[str, Any]]:
-    """Severity bands from the PHQ-9 thresholds the knowledge has (see ``PHQ9_BANDS``)."""
-    thresholds = knowledge.policy.thresholds
-    cuts = [(label, thresholds[name]) for label, name in PHQ9_BANDS if name in thresholds]
-    if not cuts:
-        return []
-    first = "minimal" if len(cuts) == len(PHQ9_BANDS) else f"below {cuts[0][0]}"
+    """Severity bands from the PHQ-9 thresholds of the knowledge (see ``PHQ9_BANDS``)."""
+    cuts = [(label, getattr(knowledge.thresholds, name)) for label, name in PHQ9_BANDS]
     bands: list[dict[str, Any]] = [
-        {"label": first, "from": PHQ9_MIN_SCORE, "to": _number(cuts[0][1].value)}
+        {"label": "minimal", "from": PHQ9_MIN_SCORE, "to": _number(cuts[0][1].value)}
     ]
     for index, (label, threshold) in enumerate(cuts):
         upper = cuts[index + 1][1].value if index + 1 < len(cuts) else PHQ9_MAX_SCORE
@@ -305,7 +252,9 @@ def phq9_bands(knowledge: Knowledge) -> list[dict[str, Any]]:
 
 def thresholds(knowledge: Knowledge) -> dict[str, Any]:
     """The limits the charts draw, as the rules use them (``policy.json``)."""
-    value = knowledge.threshold
+    def value(name: str) -> float:
+        return float(getattr(knowledge.thresholds, name).value)
+
     return {
         "bp_systolic": _number(value("bp_systolic_limit")),
         "bp_diastolic": _number(value("bp_diastolic_limit")),
@@ -329,9 +278,7 @@ def checklist(assessment: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per contraindication id: found (with evidence), not found, or not checkable
     (with the gap that stopped it)."""
     screens = assessment.get("screens")
-    if isinstance(screens, list) and screens:
-        return _from_screens(screens)
-    return _derived(assessment)
+    return _from_screens(screens if isinstance(screens, list) else [])
 
 
 def _from_screens(screens: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -350,49 +297,15 @@ def _from_screens(screens: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
             continue
         status = screen.get("status")
-        why = screen.get("why")
+        why = [str(w) for w in screen.get("why") or []]
         item: dict[str, Any] = {
             "id": ci_id,
             "label": label_of(ci_id),
             "kind": screen.get("kind"),
             "status": status,
             "evidence": list(screen.get("evidence") or []),
-            "why": why,
-            "gaps": [why] if status in ("incomplete", "no-data") and why else [],
+            "gaps": why if status in ("incomplete", "no-data") else [],
         }
-        items.append(item)
-    return items
-
-
-_STATUS_RANK = {"not-found": 0, "incomplete": 1, "no-data": 2}
-
-
-def _derived(assessment: dict[str, Any]) -> list[dict[str, Any]]:
-    found = {c["id"]: c for c in assessment.get("contraindications", []) if isinstance(c, dict)}
-    gaps: dict[str, list[str]] = {ci_id: [] for ci_id in CONTRAINDICATION_IDS}
-    status: dict[str, str] = dict.fromkeys(CONTRAINDICATION_IDS, "not-found")
-    for gap in assessment.get("data_gaps", []):
-        for rule in GAP_RULES:
-            if not rule.pattern.search(gap):
-                continue
-            for ci_id in rule.ids:
-                if gap not in gaps[ci_id]:
-                    gaps[ci_id].append(gap)
-                if _STATUS_RANK[rule.status] > _STATUS_RANK[status[ci_id]]:
-                    status[ci_id] = rule.status
-    items = []
-    for ci_id in CONTRAINDICATION_IDS:
-        item: dict[str, Any] = {"id": ci_id, "label": label_of(ci_id), "gaps": gaps[ci_id]}
-        hit = found.get(ci_id)
-        if hit is not None:
-            item.update(
-                status="found",
-                evidence=list(hit.get("evidence") or []),
-                why=hit.get("detail"),
-                source=hit.get("source"),
-            )
-        else:
-            item["status"] = status[ci_id]
         items.append(item)
     return items
 

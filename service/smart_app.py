@@ -258,6 +258,7 @@ async def summary(request: Request) -> Response:
         token=token,
         page_cap=settings.fhir_page_cap,
         timeout_seconds=settings.fhir_timeout_seconds,
+        deadline_seconds=settings.fhir_deadline_seconds,
     )
     context: dict[str, Any] = {"patientId": patient_id}
     started = time.perf_counter()
@@ -271,10 +272,10 @@ async def summary(request: Request) -> Response:
     hook_input = HookInput(
         context=context,
         resources=gathered.resources,
-        gaps=tuple(gathered.gaps),
+        gaps=(),
         now=state.clock(),
         knowledge=state.knowledge,
-        lookback_weeks=settings.episode_lookback_weeks,
+        unreadable=tuple(gathered.unreadable),
     )
     result = service.evaluate(hook_input)
     body = evidence.build(hook_input, result)

@@ -250,20 +250,6 @@ class Thresholds(_Frozen):
             yield name, getattr(self, name)
 
 
-class Bands(_Frozen):
-    """Score cut-offs with a label per band (len(labels) == len(cuts) + 1)."""
-
-    source: str
-    cuts: tuple[float, ...]
-    labels: tuple[str, ...]
-
-    @model_validator(mode="after")
-    def _shape(self) -> Bands:
-        if len(self.labels) != len(self.cuts) + 1 or list(self.cuts) != sorted(self.cuts):
-            raise ValueError("bands need sorted cuts and one label more than cuts")
-        return self
-
-
 class PlausibleRange(_Frozen):
     """The values an Observation of one code list can take; others are entry errors."""
 
@@ -289,7 +275,6 @@ class PolicyKnowledge(_Frozen):
     version_history: tuple[VersionEntry, ...]
     sources: dict[str, str]
     thresholds: Thresholds
-    phq9_bands: Bands
     answer_scores: AnswerScores
     ranges: dict[str, PlausibleRange] = Field(
         default_factory=dict, description="code list name -> plausible values of its readings"
@@ -467,7 +452,7 @@ class _Checked(BaseModel):
                 self.policy.sources,
                 {t.source for _, t in self.policy.thresholds.items()}
                 | {r.source for r in self.policy.ranges.values()}
-                | {self.policy.answer_scores.source, self.policy.phq9_bands.source},
+                | {self.policy.answer_scores.source},
             ),
         ):
             undefined = sorted(_tags(used) - set(sources))

@@ -244,8 +244,8 @@ def test_summary_upstream_refusal_or_failure_clear_error(
 
 
 def test_summary_optional_data_refused_becomes_a_gap(prod: TestClient) -> None:
-    """Verify that a 403 on optional data (allergies) is a data gap, as on the hook path, and
-    the checklist says the hypersensitivity check could not run."""
+    """Verify that a 403 on optional data (allergies) is a named gap, as on the hook path, and
+    the checklist says the hypersensitivity check could not be completed."""
     ehr = FakeEhr(trd_patient())
     with respx.mock(assert_all_called=False) as mock:
         handler = _refusing(ehr, {"AllergyIntolerance": 403})
@@ -253,9 +253,9 @@ def test_summary_optional_data_refused_becomes_a_gap(prod: TestClient) -> None:
         response = _post(prod)
     assert response.status_code == 200, response.text
     summary = response.json()
-    assert any(g.startswith("allergies:") for g in summary["assessment"]["data_gaps"])
+    assert any(g.startswith("allergies:") for g in summary["assessment"].get("data_gaps", []))
     check = next(c for c in summary["checklist"] if c["id"] == "ketamine-hypersensitivity")
-    assert check["status"] == "no-data" and check["gaps"]
+    assert check["status"] == "incomplete" and check["gaps"]
 
 
 BAD_REQUESTS = {
