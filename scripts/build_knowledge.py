@@ -161,11 +161,13 @@ VS_ANTIDEPRESSANT_MEDICATION = "2.16.840.1.113883.3.464.1003.196.12.1213"
 VS_ANTIDEPRESSANTS = "2.16.840.1.113762.1.4.1248.163"
 VS_ADULT_DEPRESSION_MEDS = "2.16.840.1.113883.3.526.3.1566"
 VS_HARMFUL_ANTIPSYCHOTICS = "2.16.840.1.113883.3.464.1003.196.12.1523"
+VS_CNS_DEPRESSANTS = "2.16.840.1.113762.1.4.1248.134"
 DRUG_VALUE_SETS = (
     VS_ANTIDEPRESSANT_MEDICATION,
     VS_ANTIDEPRESSANTS,
     VS_ADULT_DEPRESSION_MEDS,
     VS_HARMFUL_ANTIPSYCHOTICS,
+    VS_CNS_DEPRESSANTS,
 )
 
 VS_MDD_INCL_REMISSION = "2.16.840.113883.3.67.1.101.3.2444"
@@ -275,6 +277,10 @@ class Icd:
         """The code itself and every descendant, in tabular order."""
         self.description(code)  # validates
         return [code, *(str(c) for c in self._cm.get_descendants(code))]
+
+    def billable(self, code: str) -> list[str]:
+        """The billable codes at or below ``code`` (leaves of the tabular list)."""
+        return [c for c in self.with_descendants(code) if self._cm.is_leaf(c)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -548,6 +554,111 @@ def _ingredient(row: dict[str, str], name: str, rxcui: str | None) -> Json:
     return entry
 
 
+CO_MEDICATIONS: tuple[tuple[str, str | None, str, str, str, str], ...] = (
+    # (name, RxCUI, RxCUI source, role, class, interaction). Source tags: CPIC = cpic-data
+    # drug.sql; 3P = third-party code files (name -> code pairs, unverified); no RxCUI = matched
+    # by name only (no source confirmed one). SPRAVATO PI drug interactions: CNS depressants
+    # (e.g. benzodiazepines, opioids, alcohol) increase sedation; psychostimulants and MAOIs
+    # increase blood pressure.
+    ("alprazolam", "596", "3P", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("chlordiazepoxide", None, "", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("clobazam", "21241", "CPIC", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("clonazepam", "2598", "3P", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("clorazepate", None, "", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("diazepam", "3322", "CPIC", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("estazolam", None, "", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("flurazepam", None, "", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("lorazepam", "6470", "3P", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("midazolam", "6960", "CPIC", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("oxazepam", "7781", "CPIC", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("temazepam", None, "", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("triazolam", None, "", "cns-depressant", "benzodiazepine", "cns-depressant"),
+    ("zolpidem", None, "", "cns-depressant", "non-benzodiazepine hypnotic", "cns-depressant"),
+    ("eszopiclone", None, "", "cns-depressant", "non-benzodiazepine hypnotic", "cns-depressant"),
+    ("zaleplon", None, "", "cns-depressant", "non-benzodiazepine hypnotic", "cns-depressant"),
+    ("butalbital", None, "", "cns-depressant", "barbiturate", "cns-depressant"),
+    ("phenobarbital", None, "", "cns-depressant", "barbiturate", "cns-depressant"),
+    ("pentobarbital", "8004", "3P", "cns-depressant", "barbiturate", "cns-depressant"),
+    ("secobarbital", "9624", "3P", "cns-depressant", "barbiturate", "cns-depressant"),
+    ("gabapentin", "25480", "3P", "cns-depressant", "gabapentinoid", "cns-depressant"),
+    ("pregabalin", None, "", "cns-depressant", "gabapentinoid", "cns-depressant"),
+    ("buprenorphine", None, "", "cns-depressant", "opioid", "cns-depressant"),
+    ("codeine", "2670", "CPIC", "cns-depressant", "opioid", "cns-depressant"),
+    ("fentanyl", "4337", "CPIC", "cns-depressant", "opioid", "cns-depressant"),
+    ("hydrocodone", "5489", "3P", "cns-depressant", "opioid", "cns-depressant"),
+    ("hydromorphone", "3423", "3P", "cns-depressant", "opioid", "cns-depressant"),
+    ("meperidine", "6754", "3P", "cns-depressant", "opioid", "cns-depressant"),
+    ("methadone", "6813", "CPIC", "cns-depressant", "opioid", "cns-depressant"),
+    ("morphine", "7052", "CPIC", "cns-depressant", "opioid", "cns-depressant"),
+    ("oxycodone", "7804", "CPIC", "cns-depressant", "opioid", "cns-depressant"),
+    ("oxymorphone", "7814", "3P", "cns-depressant", "opioid", "cns-depressant"),
+    ("tapentadol", "787390", "3P", "cns-depressant", "opioid", "cns-depressant"),
+    ("tramadol", "10689", "CPIC", "cns-depressant", "opioid", "cns-depressant"),
+    ("carisoprodol", "2101", "CPIC", "cns-depressant", "muscle relaxant", "cns-depressant"),
+    ("amphetamine", "725", "3P", "psychostimulant", "stimulant", "psychostimulant"),
+    ("dextroamphetamine", "3288", "3P", "psychostimulant", "stimulant", "psychostimulant"),
+    ("lisdexamfetamine", "700810", "3P", "psychostimulant", "stimulant", "psychostimulant"),
+    ("methamphetamine", None, "", "psychostimulant", "stimulant", "psychostimulant"),
+    ("methylphenidate", "6901", "CPIC", "psychostimulant", "stimulant", "psychostimulant"),
+    ("dexmethylphenidate", "352372", "3P", "psychostimulant", "stimulant", "psychostimulant"),
+    ("modafinil", "30125", "CPIC", "psychostimulant", "wakefulness agent", "psychostimulant"),
+    ("armodafinil", None, "", "psychostimulant", "wakefulness agent", "psychostimulant"),
+    ("rasagiline", None, "", "other", "MAO-B inhibitor", "maoi"),
+    ("safinamide", None, "", "other", "MAO-B inhibitor", "maoi"),
+    ("linezolid", None, "", "other", "oxazolidinone antibiotic (MAO inhibition)", "maoi"),
+    ("methylene blue", "6878", "CPIC", "other", "dye (MAO inhibition)", "maoi"),
+    ("procarbazine", "8702", "3P", "other", "antineoplastic (MAO inhibition)", "maoi"),
+)
+"""Co-medications the esketamine/ketamine order check names (clinical review M7)."""
+
+MAOI_ANTIDEPRESSANTS = (
+    "phenelzine",
+    "tranylcypromine",
+    "isocarboxazid",
+    "selegiline",
+    "moclobemide",
+)
+CO_MED_BRANDS: dict[str, tuple[str, ...]] = {
+    "alprazolam": ("xanax",),
+    "clonazepam": ("klonopin",),
+    "diazepam": ("valium",),
+    "lorazepam": ("ativan",),
+    "zolpidem": ("ambien",),
+    "eszopiclone": ("lunesta",),
+    "gabapentin": ("neurontin",),
+    "pregabalin": ("lyrica",),
+    "oxycodone": ("oxycontin", "percocet", "roxicodone"),
+    "hydrocodone": ("norco", "vicodin"),
+    "buprenorphine": ("suboxone", "subutex"),
+    "amphetamine": ("adderall",),
+    "lisdexamfetamine": ("vyvanse",),
+    "methylphenidate": ("ritalin", "concerta"),
+    "modafinil": ("provigil",),
+}
+
+
+def _co_medication(
+    name: str, rxcui: str | None, source: str, role: str, drug_class: str, interaction: str
+) -> Json:
+    return {
+        "name": name,
+        "rxcui": rxcui,
+        "rxcui_source": source or None,
+        "drug_class": drug_class,
+        "role": role,
+        "interaction": interaction,
+        "min_daily_dose_mg": None,
+        "dose_source": None,
+        "names": [],
+        "brands": list(CO_MED_BRANDS.get(name, ())),
+        "brand_source": "RxNorm-BN" if name in CO_MED_BRANDS else None,
+        "non_depression_max_daily_mg": None,
+        "non_depression_source": None,
+        "notes": "co-medication named at order-sign (SPRAVATO PI drug interactions)"
+        + ("" if rxcui else "; no RxCUI confirmed: matched by name"),
+    }
+
+
 def build_ingredients(ref: Reference) -> list[Json]:
     out: list[Json] = []
     for row in ref.tsv("antidepressant_adequate_doses.tsv"):
@@ -572,6 +683,9 @@ def build_ingredients(ref: Reference) -> list[Json]:
         if rxcui is not None and not rxcui.isdigit():
             raise SystemExit(f"unexpected RxCUI {rxcui_cell!r} for {raw}")
         out.append(_ingredient(row, name, rxcui))
+    for entry in out:
+        entry["interaction"] = "maoi" if entry["name"] in MAOI_ANTIDEPRESSANTS else None
+    out += [_co_medication(*row) for row in CO_MEDICATIONS]
     names = [i["name"] for i in out]
     if len(names) != len(set(names)):
         raise SystemExit(f"duplicate ingredient names: {names}")
@@ -683,8 +797,10 @@ def build_drugs(ref: Reference) -> tuple[Json, list[str]]:
     doc: Json = {
         "version": VERSION,
         "version_history": version_history(
-            "Initial rule set: ingredients from antidepressant_adequate_doses.tsv, products parsed "
-            "from the VSAC antidepressant and antipsychotic SCD value sets plus Synthea codes"
+            "Ingredients from antidepressant_adequate_doses.tsv and the co-medications the order "
+            "check names (CNS depressants, psychostimulants, MAO inhibitors); products parsed "
+            "from the VSAC antidepressant, antipsychotic and CNS-depressant SCD value sets plus "
+            "Synthea codes"
         ),
         "sources": {},
         "ingredients": ingredients,
@@ -739,14 +855,29 @@ class ListBuilder:
 
 
 def code_list(
-    description: str, source: str, codes: list[Json], text_patterns: Iterable[str] = ()
+    description: str,
+    source: str,
+    codes: list[Json],
+    text_patterns: Iterable[str] = (),
+    exclude_patterns: Iterable[str] = (),
 ) -> Json:
-    return {
+    doc: Json = {
         "description": description,
         "source": source,
         "codes": codes,
         "text_patterns": list(text_patterns),
     }
+    if exclude_patterns:
+        doc["exclude_patterns"] = list(exclude_patterns)
+    return doc
+
+
+NEGATION = (
+    r"\b(no|not|denies|denied|denying|without|negative for|never|free of|rules? out|"
+    r"ruled out|absence of|no current|no active)\b[^.;]{0,40}"
+)
+"""A text that negates the concept after it ("denies suicidal ideation", "without suicidal
+thoughts", "negative for self-harm"): such a text never matches (codes still do)."""
 
 
 MDD_FULL_REMISSION_ICD = ("F32.5", "F33.40", "F33.42")
@@ -819,8 +950,27 @@ PATTERN_TESTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("Major depression in partial remission", "Major depressive disorder, recurrent, mild"),
     ),
     "suicidal-ideation": (
-        ("Suicidal ideations", "suicidal thoughts", "History of suicide attempt"),
-        ("no suicidal ideation", "denies suicidal thoughts", "Nonsuicidal self-harm"),
+        ("Suicidal ideations", "suicidal thoughts", "passive suicidal ideation"),
+        (
+            "no suicidal ideation",
+            "denies suicidal thoughts",
+            "Patient seen; without suicidal ideation",
+            "negative for suicidal thoughts",
+            "no current suicidal ideation or plan",
+            "Nonsuicidal self-harm",
+        ),
+    ),
+    "suicide-attempt-or-self-harm": (
+        ("Suicide attempt", "Intentional overdose of benzodiazepine", "self-harm by cutting"),
+        ("denies self-harm", "no history of suicide attempt", "Accidental overdose"),
+    ),
+    "status-reason-remission": (
+        ("remission achieved", "In remission", "recovered"),
+        ("not in remission", "no remission"),
+    ),
+    "pregnancy-ended": (
+        ("Spontaneous vaginal delivery", "Postpartum care", "Miscarriage"),
+        ("Pregnant state", "Supervision of normal first pregnancy"),
     ),
     "status-reason-efficacy": (
         (
@@ -839,7 +989,15 @@ PATTERN_TESTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("Ineffective", "cost"),
     ),
     "status-reason-not-failure": (
-        ("Pregnant", "in remission", "Cost too high", "insurance denied", "patient choice"),
+        (
+            "Pregnant",
+            "in remission",
+            "Cost too high",
+            "insurance denied",
+            "patient choice",
+            "insurance no longer covers - formulary switch",
+            "patient preference",
+        ),
         ("Ineffective", "side effects"),
     ),
     "route-intravenous": (
@@ -871,6 +1029,15 @@ def _is_psychotic(display: str) -> bool:
     return any(re.search(p, display.lower()) for p in PSYCHOSIS_PATTERNS[2:])
 
 
+def _intentional_self_harm(code: str) -> bool:
+    """ICD-10-CM T36-T65/T71 intent convention: drop the 7th character and trailing X
+    placeholders; a final '2' means intentional self-harm (checked over every billable code)."""
+    compact = code.replace(".", "")
+    if len(compact) == 7:
+        compact = compact[:6]
+    return compact.rstrip("X").endswith("2")
+
+
 def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     lists: dict[str, Json] = {}
     removed_report: dict[str, list[str]] = {}
@@ -897,23 +1064,30 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     for code in (*MDD_PARTIAL_REMISSION, "F34.1", "F53.0"):
         if not any(k[1] == code for k in dep.codes):
             raise SystemExit(f"expected {code} in depressive-disorder")
-    dep.add_rows((r for r in bipolar if r["phase"] == "depressed"), bp_src)
+    bipolar_keys = {(r["system"], r["code"]) for r in bipolar}
+    leaked = dep.remove(
+        lambda c: c["code"][:3] in ("F30", "F31") or (c["system"], c["code"]) in bipolar_keys
+    )
+    removed_report["depressive-disorder (bipolar, unipolar pathway only)"] = [
+        c["code"] for c in leaked
+    ]
     dep_source = ";".join(
         [
             vsac(VS_MAJOR_DEPRESSION),
             vsac(VS_MDD_INCL_REMISSION),
             vsac(VS_DEPRESSION),
-            bp_src,
             "DESIGN",
         ]
     )
     lists["depressive-disorder"] = code_list(
-        "A current depressive disorder: major depression (single or recurrent, any severity, "
-        "including partial remission, which is still depressed), dysthymia, postpartum "
-        "depression, unspecified depression and bipolar disorder with a current depressive "
-        "episode. Full or unspecified remission codes are excluded (see "
-        "depression-full-remission). F32.81 premenstrual dysphoric disorder is excluded (DESIGN: "
-        "it is a non-depression indication, see non-depression-indication).",
+        "A current unipolar depressive disorder: major depression (single or recurrent, any "
+        "severity, including partial remission, which is still depressed), dysthymia, "
+        "postpartum depression and unspecified depression. Full or unspecified remission codes "
+        "are excluded (see depression-full-remission). Bipolar codes that the VSAC depression "
+        "sets carry (F31.30-F31.4, SNOMED CT 67002003) are removed: bipolar disorder is its own "
+        "pathway (bipolar-spectrum), never the unipolar TRD one (clinical review M2). F32.81 "
+        "premenstrual dysphoric disorder is excluded (DESIGN: it is a non-depression indication, "
+        "see non-depression-indication).",
         dep_source,
         dep.sorted_codes(),
         DEPRESSION_PATTERNS,
@@ -942,15 +1116,13 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     for code in SEVERE_DEPRESSION_SCT:
         if not sev.has(SCT, code):
             raise SystemExit(f"expected SNOMED CT {code} in severe-depression")
-    sev.add_rows(
-        (r for r in bipolar if r["phase"] == "depressed" and _is_severe(r["display"])), bp_src
-    )
+    sev.remove(lambda c: (c["system"], c["code"]) in bipolar_keys)
     lists["severe-depression"] = code_list(
-        "Severe depressive episode (with or without psychotic features): ICD-10-CM F32.2, F32.3, "
-        "F33.2, F33.3, bipolar current episode depressed severe (F31.4, F31.5) and every SNOMED "
-        "CT code of the major depression and bipolar value sets whose display says 'severe' "
-        "('moderately severe' and remission codes excluded). See clinical-knowledge C1.",
-        f"{vsac(VS_MAJOR_DEPRESSION)};{vsac(VS_MDD_INCL_REMISSION)};{bp_src};CK:C1",
+        "Severe unipolar depressive episode (with or without psychotic features): ICD-10-CM "
+        "F32.2, F32.3, F33.2, F33.3 and every SNOMED CT code of the major depression value sets "
+        "whose display says 'severe' ('moderately severe' and remission codes excluded). See "
+        "clinical-knowledge C1. Severe bipolar depression is read by the bipolar pathway.",
+        f"{vsac(VS_MAJOR_DEPRESSION)};{vsac(VS_MDD_INCL_REMISSION)};CK:C1",
         sev.sorted_codes(),
     )
 
@@ -982,6 +1154,23 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         "SNOMED CT 83225003): the phase must come from other evidence.",
         f"{bp_src};CK:C2",
         unspec.sorted_codes(),
+    )
+    spectrum = new()
+    spectrum.add_rows(bipolar, bp_src)
+    for code in ("F30", "F31"):
+        for c in icd.billable(code):
+            spectrum.add(ICD, c, icd.description(c), ICD_SRC)
+    spectrum.add_icd("F34.0", descendants=False)
+    lists["bipolar-spectrum"] = code_list(
+        "Any bipolar-spectrum diagnosis, in any phase and with any status that is not refuted: "
+        "manic episode F30.x (remission included), bipolar disorder F31.x (current episode of "
+        "any kind, in remission F31.7x, bipolar II F31.81, other and unspecified), cyclothymic "
+        "disorder F34.0, and every code of VSAC Bipolar Disorder. It takes the patient out of "
+        "the unipolar TRD and esketamine label pathway (clinical review M2; TRD in the label and "
+        "in TRANSFORM is unipolar MDD) and, as a history of mania or hypomania, is a switch risk "
+        "shown even when resolved. F32/F33 carry Excludes1 bipolar disorder (ICD10CM-2026).",
+        f"{bp_src};{ICD_SRC};CK:C2;DESIGN",
+        spectrum.sorted_codes(),
     )
 
     # ---- psychosis ---------------------------------------------------------------------------
@@ -1028,34 +1217,93 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     # ---- suicidality -------------------------------------------------------------------------
     si = new()
     si.add_icd("R45.851", descendants=False)
-    si.add_vs(VS_SUICIDE_ATTEMPT)
-    si.add(SCT, "6471006", "Suicidal thoughts", "UNVERIFIED:clinical-knowledge C8")
+    for sct, display in (
+        ("6471006", "Suicidal thoughts"),
+        ("225444004", "At increased risk for suicide"),
+        ("247650009", "Suicide plans"),
+        ("304594002", "Suicidal intent"),
+        ("425104003", "Suicidal behavior"),
+    ):
+        si.add(SCT, sct, display, "3P:CDC NSSP Suicidal Ideation v1 and SPiER value set pages")
     lists["suicidal-ideation"] = code_list(
-        "Suicidal ideation or a suicide attempt: R45.851, T14.91XA and SNOMED CT 6471006 "
-        "'Suicidal thoughts' (6471006 is unverified: check it against SNOMED CT before relying "
-        "on it). A PHQ-9 item 9 score is a screen, not a diagnosis, and is not in this list.",
-        f"{ICD_SRC};{vsac(VS_SUICIDE_ATTEMPT)};CK:C8",
+        "Suicidal ideation: R45.851 'Suicidal ideations' and SNOMED CT suicidal thoughts, plans, "
+        "intent, behaviour and increased suicide risk (SNOMED CT codes from third-party value "
+        "sets: check them against a SNOMED CT release before relying on them). A negated text "
+        "('denies suicidal ideation', 'without suicidal thoughts') never matches; a refuted "
+        "Condition never counts. A PHQ-9 item 9 answer is a screen, read separately.",
+        f"{ICD_SRC};3P:CDC NSSP Suicidal Ideation v1 and SPiER value set pages;CK:C8",
         si.sorted_codes(),
-        (r"(?<!no )(?<!denies )suicidal (ideation|thoughts)", r"suicide attempt"),
+        (r"suicidal (ideation|thought|plan|intent)", r"\bsi\b(?! joint)"),
+        (NEGATION + r"(suicid|\bsi\b)",),
+    )
+    harm = new()
+    harm.add_icd("T14.91")
+    for code in ("X71", "X72", "X73", "X74", "X75", "X76", "X77", "X78", "X79", "X80", "X81",
+                 "X82", "X83"):
+        for c in icd.billable(code):
+            harm.add(ICD, c, icd.description(c), ICD_SRC)
+    poisoning = [f"T{n}" for n in range(36, 66)] + ["T71"]
+    for category in poisoning:
+        for c in icd.billable(category):
+            if _intentional_self_harm(c):
+                harm.add(ICD, c, icd.description(c), ICD_SRC)
+    for code in ("R45.88", "Z91.51", "Z91.52"):
+        harm.add_icd(code, descendants=False)
+    for sct, display in (
+        ("82313006", "Suicide attempt"),
+        ("23233009", "Previous known suicide attempt"),
+        ("86849004", "Suicidal poisoning"),
+        ("287185009", "Attempted suicide - cut/stab"),
+        ("287182007", "Attempted suicide - suffocation"),
+        ("44301001", "Suicide"),
+        ("248062006", "Self-injurious behavior"),
+        ("276853009", "Self inflicted injury"),
+    ):
+        harm.add(SCT, sct, display, "3P:CDC NSSP Suicide Attempt v1 and SPiER value set pages")
+    if not harm.has(ICD, "T58.02XA") or not harm.has(ICD, "T42.4X2A"):
+        raise SystemExit("the self-harm poisoning rule missed T58.02XA or T42.4X2A")
+    lists["suicide-attempt-or-self-harm"] = code_list(
+        "Suicidal behaviour and self-harm: suicide attempt T14.91X(A/D/S), intentional self-harm "
+        "X71-X83 (every billable code), intentional self-poisoning and asphyxiation T36-T65 and "
+        "T71 whose intent character is 2 (the 7th character dropped and trailing X placeholders "
+        "stripped, the last character is 2: the ICD-10-CM intent convention, which a plain "
+        "'6th character = 2' test misses in 84 codes such as T58.02XA), nonsuicidal self-harm "
+        "R45.88, personal history of suicidal behaviour Z91.51 and of nonsuicidal self-harm "
+        "Z91.52, and SNOMED CT suicide attempt and self-injury codes (third-party value sets). "
+        "Counts when recorded within self_harm_recent_days; negated texts never match.",
+        f"{ICD_SRC};3P:CDC NSSP Suicide Attempt v1 and SPiER value set pages;CK:C8",
+        harm.sorted_codes(),
+        (r"suicide attempt", r"attempted suicide", r"self[- ]?harm", r"self[- ]?injur",
+         r"intentional (self|overdose)"),
+        (NEGATION + r"(suicid|self)",),
     )
 
     # ---- hypertensive crisis -----------------------------------------------------------------
     htn = new()
     htn.add_icd("I16")
-    htn.add_icd("I67.4", descendants=False)
     htn.add_vs(VS_ELEVATED_BP, lambda c: c["code"] == "443482000")
     htn.add_vs(VS_DX_HYPERTENSION, lambda c: "malignant" in c["display"].lower())
     for sct in ("443482000", "70272006"):
         if not htn.has(SCT, sct):
             raise SystemExit(f"expected SNOMED CT {sct} in hypertensive-crisis")
     lists["hypertensive-crisis"] = code_list(
-        "Hypertensive crisis: I16.x hypertensive urgency/emergency/crisis, I67.4 hypertensive "
-        "encephalopathy, SNOMED CT 443482000 hypertensive urgency and the malignant hypertension "
-        "codes (70272006 and the other 'malignant' codes) of VSAC Diagnosis of Hypertension. A "
-        "plain hypertension diagnosis is not 'uncontrolled': use blood-pressure readings.",
+        "Hypertensive crisis: I16.x hypertensive urgency/emergency/crisis, SNOMED CT 443482000 "
+        "hypertensive urgency and the malignant hypertension codes (70272006 and the other "
+        "'malignant' codes) of VSAC Diagnosis of Hypertension. A plain hypertension diagnosis "
+        "is not 'uncontrolled': use blood-pressure readings.",
         f"{ICD_SRC};{vsac(VS_ELEVATED_BP)};{vsac(VS_DX_HYPERTENSION)};CK:C5",
         htn.sorted_codes(),
-        (r"hypertensive (crisis|urgency|emergency|encephalopathy)", r"malignant hypertension"),
+        (r"hypertensive (crisis|urgency|emergency)", r"malignant hypertension"),
+    )
+    enc = new()
+    enc.add_icd("I67.4", descendants=False)
+    lists["hypertensive-encephalopathy"] = code_list(
+        "History of hypertensive encephalopathy, at any time: the SPRAVATO label asks for more "
+        "intensive blood-pressure and symptom monitoring in these patients (warnings, increase "
+        "in blood pressure).",
+        f"{ICD_SRC};SPV-PI",
+        enc.sorted_codes(),
+        (r"hypertensive encephalopathy",),
     )
 
     # ---- serious heart disease ---------------------------------------------------------------
@@ -1076,6 +1324,48 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         "myocardial infarction I25.2.",
         f"{vsac(VS_HEART_FAILURE)};{vsac(VS_ACUTE_MI)};{vsac(VS_ANGINA)};{ICD_SRC};CK:C6",
         heart.sorted_codes(),
+    )
+
+    recent = new()
+    recent.add_icd("I25.2", descendants=False)
+    recent.add_icd("I63")
+    recent.add_icd("G45")
+    lists["recent-cardiovascular-event"] = code_list(
+        "Myocardial infarction recorded as old MI (I25.2: problem lists move an MI there after 4 "
+        "weeks), cerebral infarction I63.x and transient ischaemic attack G45.x: serious heart "
+        "or cerebrovascular disease when recorded within recent_cardiac_event_days, otherwise a "
+        "cardiovascular condition to assess (clinical review S6).",
+        f"{ICD_SRC};SPV-PI",
+        recent.sorted_codes(),
+    )
+    cv = new()
+    for code in ("I42", "I25.1", "I69.3"):
+        cv.add_icd(code)
+    for code in ("I35.0", "I35.2", "Z86.73"):
+        cv.add_icd(code, descendants=False)
+    lists["cardiovascular-condition"] = code_list(
+        "Other cardiovascular and cerebrovascular conditions the label asks to assess carefully "
+        "before prescribing (warnings, increase in blood pressure): cardiomyopathy I42.x, "
+        "coronary atherosclerosis I25.1x, aortic stenosis I35.0/I35.2, sequelae of cerebral "
+        "infarction I69.3x and history of TIA or cerebral infarction Z86.73.",
+        f"{ICD_SRC};SPV-PI",
+        cv.sorted_codes(),
+    )
+    liver = new()
+    for code in ("K72", "K70.3", "K70.4", "K74.6", "I85"):
+        liver.add_icd(code)
+    for code in ("K76.6", "K76.7", "K76.81", "K76.82", "R18.8", "K71.11"):
+        liver.add_icd(code, descendants=False)
+    lists["hepatic-impairment"] = code_list(
+        "Cirrhosis or hepatic decompensation: hepatic failure K72.x, alcoholic cirrhosis "
+        "K70.3x, alcoholic hepatic failure K70.4x, other cirrhosis K74.6x, oesophageal varices "
+        "I85.x, portal hypertension K76.6, hepatorenal K76.7, hepatopulmonary K76.81, hepatic "
+        "encephalopathy K76.82, ascites R18.8, toxic liver disease with necrosis and coma "
+        "K71.11. SPRAVATO is not recommended in severe hepatic impairment (Child-Pugh C) and "
+        "needs longer monitoring in moderate impairment; ICD-10-CM has no Child-Pugh class, so "
+        "the class must be verified (clinical review S6).",
+        f"{ICD_SRC};SPV-PI",
+        liver.sorted_codes(),
     )
 
     # ---- aneurysm / AVM ----------------------------------------------------------------------
@@ -1119,7 +1409,7 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     # ---- intracranial haemorrhage ------------------------------------------------------------
     ich = new()
     ich.add_vs(VS_HEMORRHAGIC_STROKE)
-    for code in ("I61", "I60", "I69.1", "I69.0"):
+    for code in ("I61", "I60", "I69.1", "I69.0", "S06.34", "S06.35", "S06.36"):
         ich.add_icd(code)
     ich.add_icd("I62.9", descendants=False)
     for sct in ("274100004", "230710000", "20908003"):
@@ -1128,12 +1418,28 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     lists["intracerebral-hemorrhage"] = code_list(
         "History of intracerebral haemorrhage (SPRAVATO contraindication): nontraumatic "
         "intracerebral haemorrhage I61.x, its sequelae I69.1x, unspecified nontraumatic "
-        "intracranial haemorrhage I62.9 and the SNOMED CT codes of VSAC Hemorrhagic Stroke. "
-        "Subarachnoid haemorrhage I60.x (and its sequelae I69.0x) is included conservatively as "
-        "intracranial haemorrhage: a DESIGN decision. Match resolved and inactive Conditions "
-        "too.",
+        "intracranial haemorrhage I62.9, traumatic intracerebral haemorrhage S06.34-S06.36 (any "
+        "7th character: the label's 'history of intracerebral hemorrhage' does not limit the "
+        "cause; S06.36 includes 'traumatic intracerebral hemorrhage and hematoma') and the SNOMED "
+        "CT codes of VSAC Hemorrhagic Stroke. Subarachnoid haemorrhage I60.x (and its sequelae "
+        "I69.0x) is included conservatively as intracranial haemorrhage: a DESIGN decision. "
+        "Match resolved and inactive Conditions too.",
         f"{vsac(VS_HEMORRHAGIC_STROKE)};{ICD_SRC};SPV-PI;CK:C7;DESIGN",
         ich.sorted_codes(),
+    )
+    other_ich = new()
+    for code in ("S06.37", "S06.38", "S06.4", "S06.5", "S06.6", "I62.0", "I69.2"):
+        other_ich.add_icd(code)
+    other_ich.add_icd("I62.1", descendants=False)
+    lists["intracranial-hemorrhage-other"] = code_list(
+        "Other intracranial haemorrhage, at any time: traumatic cerebellar and brainstem "
+        "haemorrhage S06.37-/S06.38-, epidural S06.4-, traumatic subdural S06.5-, traumatic "
+        "subarachnoid S06.6-, nontraumatic subdural I62.0x, extradural I62.1 and sequelae of "
+        "other nontraumatic intracranial haemorrhage I69.2x. Not a label contraindication, but "
+        "a patient 'for whom an increase in blood pressure or intracranial pressure poses a "
+        "serious risk' (label warning; clinical review M6).",
+        f"{ICD_SRC};SPV-PI",
+        other_ich.sorted_codes(),
     )
 
     # ---- substance use disorder --------------------------------------------------------------
@@ -1150,12 +1456,78 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     removed_report["substance-use-disorder-active (remission/nicotine)"] = [
         c["code"] for c in dropped
     ]
+    mild = sud.remove(
+        lambda c: (
+            c["system"] == ICD
+            and not c["code"].startswith("F16")
+            and c["code"][4:5] in ("1", "9")
+        )
+    )
+    for category in ("F10", "F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19"):
+        for c in icd.billable(category):
+            if (c[4:5] == "2" and c[4:6] != "21") or (c.startswith("F16") and c[4:6] not in (
+                "11", "21", "91"
+            )):
+                sud.add(ICD, c, icd.description(c), ICD_SRC)
     lists["substance-use-disorder-active"] = code_list(
-        "Active substance use disorder (abuse, dependence or use, F10-F16, F18, F19 and SNOMED "
-        "CT): VSAC Substance Use Disorder, which has no 'in remission' and no nicotine (F17) "
-        "codes; the build checks this and drops any such code.",
-        f"{vsac(VS_SUD)};CK:C4",
+        "Active moderate or severe substance use disorder: dependence F1x.2x (DSM-5 moderate or "
+        "severe use disorder by the ICD-10-CM inclusion terms; remission F1x.21 excluded) for "
+        "alcohol, opioids, cannabis, sedatives, cocaine, other stimulants, inhalants and other "
+        "substances; every active hallucinogen code F16.x (phencyclidine and similar substances, "
+        "the family of ketamine); and the SNOMED CT codes of VSAC Substance Use Disorder, whose "
+        "severity is not stated. No nicotine (F17). A label warning (abuse and misuse), not a "
+        "contraindication.",
+        f"{vsac(VS_SUD)};{ICD_SRC};CK:C4",
         sud.sorted_codes(),
+    )
+    mild_list = new()
+    for c in mild:
+        mild_list.add(c["system"], c["code"], c["display"], c["source"])
+    for category in ("F10", "F11", "F12", "F13", "F14", "F15", "F18", "F19"):
+        for c in icd.billable(category):
+            if c[4:5] in ("1", "9") and c[4:6] not in ("11", "91"):
+                mild_list.add(ICD, c, icd.description(c), ICD_SRC)
+    lists["substance-use-disorder-mild"] = code_list(
+        "Active mild or unspecified substance use: abuse F1x.1x (DSM-5 mild use disorder by the "
+        "inclusion terms) and use F1x.9x, not in remission, except hallucinogens (F16, always "
+        "in substance-use-disorder-active). The label asks for careful consideration and a "
+        "risk assessment, not exclusion (clinical review S5): a caution.",
+        f"{vsac(VS_SUD)};{ICD_SRC};CK:C4",
+        mild_list.sorted_codes(),
+    )
+    remission_sud = new()
+    for category in ("F10", "F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19"):
+        for c in icd.billable(category):
+            if c[4:6] in ("11", "21", "91"):
+                remission_sud.add(ICD, c, icd.description(c), ICD_SRC)
+    remission_sud.add_vs(VS_SUBSTANCE_ABUSE, lambda c: "remission" in c["display"].lower())
+    lists["substance-use-disorder-remission"] = code_list(
+        "Substance use disorder in remission (F1x.11, F1x.21, F1x.91 and the remission codes of "
+        "VSAC Substance Abuse), alcohol included: the label advises careful consideration in "
+        "patients with a history of substance use disorder (clinical review S5): a caution, "
+        "prominent for hallucinogens and phencyclidine (F16).",
+        f"{ICD_SRC};{vsac(VS_SUBSTANCE_ABUSE)};SPV-PI",
+        remission_sud.sorted_codes(),
+    )
+    hallucinogen = new()
+    hallucinogen.add_icd("F16")
+    lists["hallucinogen-use-disorder"] = code_list(
+        "Hallucinogen related disorders F16.x (the ICD-10-CM family of phencyclidine and similar "
+        "substances; ketamine use disorder is coded here): named prominently wherever a "
+        "substance use disorder is shown.",
+        f"{ICD_SRC};DESIGN",
+        hallucinogen.sorted_codes(),
+    )
+    alcohol = new()
+    for c in icd.billable("F10"):
+        if c[4:6] not in ("11", "21", "91"):
+            alcohol.add(ICD, c, icd.description(c), ICD_SRC)
+    lists["alcohol-use-disorder-active"] = code_list(
+        "Active alcohol use disorder (F10 except remission): a CNS-depressant exposure for the "
+        "order-sign sedation warning (label: CNS depressants, e.g. benzodiazepines, opioids, "
+        "alcohol).",
+        f"{ICD_SRC};SPV-PI",
+        alcohol.sorted_codes(),
     )
 
     # ---- pregnancy / breastfeeding -----------------------------------------------------------
@@ -1182,6 +1554,21 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         "currently breastfeeding).",
         f"{vsac(VS_BREASTFEEDING)};CK:C8",
         bf.sorted_codes(),
+    )
+    ended = new()
+    for code in ("Z37", "Z39", "O60.1", "O60.2", "O00", "O01", "O02", "O03", "O04", "O08"):
+        ended.add_icd(code)
+    for code in ("O80", "O82", "Z33.2"):
+        ended.add_icd(code, descendants=False)
+    lists["pregnancy-ended"] = code_list(
+        "A pregnancy that ended: delivery (O80, O82, outcome of delivery Z37.x, preterm or term "
+        "delivery O60.1x/O60.2x), postpartum care (Z39.x), an abortive outcome (O00-O04, O08) "
+        "or an elective termination (Z33.2). A pregnancy code recorded before one of these is "
+        "closed (clinical-knowledge C8: 'no delivery since'; clinical review S11). Not included: "
+        "O07 failed attempted termination and O31.1/O31.3 continuing pregnancy.",
+        f"{ICD_SRC};CK:C8",
+        ended.sorted_codes(),
+        (r"\bdelivery\b", r"postpartum", r"miscarriage", r"abortion", r"\bliveborn"),
     )
 
     # ---- indications -------------------------------------------------------------------------
@@ -1372,11 +1759,23 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         (
             r"pregnan",
             r"remission",
+            r"remitted",
             r"recovered",
             r"\bcost",
             r"insurance",
-            r"patient (choice|preference)",
+            r"formulary",
+            r"not covered",
+            r"patient (choice|preference|declined|request)",
+            r"prefer",
         ),
+    )
+    lists["status-reason-remission"] = code_list(
+        "Stop reasons that document remission or recovery: the episode ends there, and failures "
+        "before it belong to a previous episode (clinical review M9).",
+        "DESIGN",
+        [],
+        (r"remission", r"remitted", r"recovered", r"\bwell\b", r"symptom[- ]free"),
+        (NEGATION + r"(remission|remitted|recovered|well|symptom)",),
     )
     lists["route-intravenous"] = code_list(
         "Intravenous route of administration (ketamine IV dose check).",
@@ -1389,12 +1788,49 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         ),
         (r"intravenous", r"\biv\b", r"infusion"),
     )
+    lists["route-intramuscular"] = code_list(
+        "Intramuscular route (ketamine IM/SC dose check, not the IV one).",
+        "3P:FHIR route of administration value set, SNOMED CT",
+        [
+            {"system": SCT, "code": "78421000", "display": "Intramuscular route",
+             "source": "3P:FHIR route of administration value set, SNOMED CT"},
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration",
+             "code": "IM", "display": "Injection, intramuscular",
+             "source": "3P:FHIR route of administration value set, SNOMED CT"},
+        ],
+        (r"intramuscular", r"\bim\b"),
+    )
+    lists["route-subcutaneous"] = code_list(
+        "Subcutaneous route (ketamine IM/SC dose check, not the IV one).",
+        "3P:FHIR route of administration value set, SNOMED CT",
+        single(
+            SCT,
+            "34206005",
+            "Subcutaneous route",
+            "3P:FHIR route of administration value set, SNOMED CT",
+        ),
+        (r"subcutaneous", r"\bs\.?c\.?\b", r"subq", r"sub-?cut"),
+    )
+    lists["route-nasal"] = code_list(
+        "Nasal route (esketamine nasal spray).",
+        "3P:FHIR route of administration value set, SNOMED CT",
+        single(
+            SCT,
+            "46713006",
+            "Nasal route",
+            "3P:FHIR route of administration value set, SNOMED CT",
+        ),
+        (r"nasal", r"intranasal"),
+    )
 
     doc: Json = {
         "version": VERSION,
         "version_history": version_history(
-            "Initial rule set: condition, observation and status-reason code lists from the VSAC "
-            "expansions, the bipolar phase table and ICD-10-CM 2026"
+            "Clinical safety review 2026-11: unipolar depression and bipolar-spectrum lists, "
+            "suicidal ideation with negation and self-harm (intent convention), intracranial "
+            "haemorrhage breadth, hypertensive encephalopathy, cardiovascular and hepatic "
+            "conditions, substance use disorder by severity and remission, pregnancy end, "
+            "remission stop reasons, routes"
         ),
         "sources": {},
         "lists": lists,
@@ -1405,12 +1841,25 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
 
 def check_patterns(codes_doc: Json) -> None:
     for name, (positives, negatives) in PATTERN_TESTS.items():
-        patterns = [re.compile(p) for p in codes_doc["lists"][name]["text_patterns"]]
+        code_list = codes_doc["lists"][name]
+        patterns = [re.compile(p) for p in code_list["text_patterns"]]
+        excludes = [re.compile(p) for p in code_list.get("exclude_patterns", [])]
+
+        def matches(
+            text: str,
+            patterns: list[re.Pattern[str]] = patterns,
+            excludes: list[re.Pattern[str]] = excludes,
+        ) -> bool:
+            lowered = text.lower()
+            return any(p.search(lowered) for p in patterns) and not any(
+                e.search(lowered) for e in excludes
+            )
+
         for text in positives:
-            if not any(p.search(text.lower()) for p in patterns):
+            if not matches(text):
                 raise SystemExit(f"text pattern self-test: {name} should match {text!r}")
         for text in negatives:
-            if any(p.search(text.lower()) for p in patterns):
+            if matches(text):
                 raise SystemExit(f"text pattern self-test: {name} should not match {text!r}")
 
 

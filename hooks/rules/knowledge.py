@@ -45,7 +45,18 @@ SYSTEM_ALIASES: dict[str, str] = {
 
 M = TypeVar("M", bound=BaseModel)
 
-Role = Literal["antidepressant", "augmenter", "bipolar", "target-therapy"]
+Role = Literal[
+    "antidepressant",
+    "augmenter",
+    "bipolar",
+    "target-therapy",
+    "cns-depressant",
+    "psychostimulant",
+    "other",
+]
+Interaction = Literal["cns-depressant", "psychostimulant", "maoi"]
+"""What an ingredient taken with esketamine/ketamine calls for (SPRAVATO PI drug interactions):
+sedation and respiratory monitoring, or close blood-pressure monitoring."""
 
 
 class _Frozen(BaseModel):
@@ -64,6 +75,7 @@ class Ingredient(_Frozen):
     rxcui_source: str | None = None
     drug_class: str
     role: Role
+    interaction: Interaction | None = None
     min_daily_dose_mg: float | None = None
     dose_source: str | None = None
     names: tuple[str, ...] = Field(
@@ -115,6 +127,10 @@ class CodeList(_Frozen):
     codes: tuple[Code, ...] = ()
     text_patterns: tuple[str, ...] = Field(
         default=(), description="lowercase regular expressions matched against text/display"
+    )
+    exclude_patterns: tuple[str, ...] = Field(
+        default=(),
+        description="a text matching one of these never matches the list (negations); codes do",
     )
 
 
@@ -334,6 +350,7 @@ class CompiledCodeList:
     source: str
     codes: frozenset[tuple[str, str]]
     patterns: tuple[re.Pattern[str], ...]
+    excludes: tuple[re.Pattern[str], ...] = ()
 
     def matches_code(self, system: str | None, code: str | None) -> bool:
         return system is not None and code is not None and (system, code) in self.codes
@@ -342,7 +359,9 @@ class CompiledCodeList:
         if not text or not self.patterns:
             return False
         lowered = text.lower()
-        return any(p.search(lowered) for p in self.patterns)
+        return any(p.search(lowered) for p in self.patterns) and not any(
+            e.search(lowered) for e in self.excludes
+        )
 
 
 @dataclass(frozen=True)
@@ -410,9 +429,12 @@ def _compile_list(name: str, code_list: CodeList) -> CompiledCodeList:
     codes = frozenset((SYSTEM_ALIASES.get(c.system, c.system), c.code) for c in code_list.codes)
     try:
         patterns = tuple(re.compile(p) for p in code_list.text_patterns)
+        excludes = tuple(re.compile(p) for p in code_list.exclude_patterns)
     except re.error as exc:
         raise KnowledgeFileError(f"code list {name!r} has a bad text pattern: {exc}") from exc
-    return CompiledCodeList(name, code_list.description, code_list.source, codes, patterns)
+    return CompiledCodeList(
+        name, code_list.description, code_list.source, codes, patterns, excludes
+    )
 
 
 def _name_index(ingredients: Iterable[Ingredient]) -> dict[str, str]:
