@@ -77,6 +77,16 @@ class IngredientStrength:
 
 
 @dataclass(frozen=True, slots=True)
+class DoseStep:
+    """One step of a titration inside one order (dosage lines with the same ``sequence``)."""
+
+    daily_value: float
+    """Dose x frequency of the step, in the fact's ``dose_unit``."""
+    days: float | None
+    """How long the step lasts (``boundsDuration``/``boundsPeriod``); None: until the end."""
+
+
+@dataclass(frozen=True, slots=True)
 class MedicationFact:
     """One MedicationRequest or MedicationStatement, with the product resolved if referenced."""
 
@@ -101,6 +111,10 @@ class MedicationFact:
     as_needed: bool
     route: Concept
     dosage_text: str | None
+    steps: tuple[DoseStep, ...] = ()
+    """Titration steps in order, when the order has more than one with a known duration."""
+    infusion_minutes: float | None = None
+    """How long one administration runs (timing.repeat.duration, or dose / rate)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,13 @@ from typing import Any, Literal
 
 from fhir_mappers.codes import as_list, concept, concepts, number, quantity_value, reference_key
 from fhir_mappers.dates import parse_end, parse_start, period_days
-from fhir_mappers.facts import EMPTY_CONCEPT, Concept, IngredientStrength, MedicationFact
+from fhir_mappers.facts import (
+    EMPTY_CONCEPT,
+    Concept,
+    DoseStep,
+    IngredientStrength,
+    MedicationFact,
+)
 from fhir_mappers.parse import resource_ref
 
 MASS_TO_MG: dict[str, float] = {
@@ -165,12 +171,18 @@ class _Dosage:
         self.text: str | None = None
         self.bounds_start: Any = None
         self.bounds_end: Any = None
+        self.steps: tuple[DoseStep, ...] = ()
+        self.infusion_minutes: float | None = None
         self._read([d for d in as_list(dosages) if isinstance(d, dict)])
 
     def _read(self, dosages: list[dict[str, Any]]) -> None:
         by_sequence: dict[object, list[tuple[float, float | None]]] = defaultdict(list)
+        step_days: dict[object, float | None] = {}
         units: set[str] = set()
         for dosage in dosages:
+            step_days.setdefault(dosage.get("sequence"), _bounds_days(dosage.get("timing")))
+            if self.infusion_minutes is None:
+                self.infusion_minutes = _infusion_minutes(dosage)
             if self.text is None and isinstance(dosage.get("text"), str):
                 self.text = dosage["text"]
             if self.route.is_empty():
@@ -196,16 +208,70 @@ class _Dosage:
         self.unit = units.pop()
         self.dose_value = max(v for lines in by_sequence.values() for v, _ in lines)
         best: float | None = None
-        for lines in by_sequence.values():
+        steps: list[tuple[object, DoseStep]] = []
+        for sequence, lines in by_sequence.items():
             # Lines with the same sequence are taken together (split doses); different
-            # sequences are successive steps (titration): the highest step's daily total counts.
+            # sequences are successive steps (titration): the highest step's daily total counts,
+            # and with step durations the steps are kept in order (weeks at the adequate dose
+            # then count from the step that reaches it).
             if any(per_day is None for _, per_day in lines):
                 continue
             daily = sum(v * (p or 0.0) for v, p in lines)
+            steps.append((sequence, DoseStep(daily, step_days.get(sequence))))
             if best is None or daily > best:
                 best = daily
                 self.doses_per_day = sum(p or 0.0 for _, p in lines)
         self.daily_value = best
+        ordered = [step for _, step in sorted(steps, key=lambda s: _sequence_key(s[0]))]
+        if len(ordered) > 1 and all(step.days is not None for step in ordered[:-1]):
+            self.steps = tuple(ordered)
+
+
+def _sequence_key(sequence: object) -> float:
+    value = number(sequence)
+    return value if value is not None else 0.0
+
+
+_MINUTES = {"s": 1 / 60, "min": 1.0, "h": 60.0, "d": 1440.0}
+
+
+def _bounds_days(timing: Any) -> float | None:
+    """A step's length: ``timing.repeat.boundsDuration``, else its ``boundsPeriod``."""
+    repeat = timing.get("repeat") if isinstance(timing, dict) else None
+    if not isinstance(repeat, dict):
+        return None
+    days = period_days(repeat.get("boundsDuration"))
+    if days is not None:
+        return days if days > 0 else None
+    bounds = repeat.get("boundsPeriod")
+    if isinstance(bounds, dict):
+        start, end = parse_start(bounds.get("start")), parse_end(bounds.get("end"))
+        if start is not None and end is not None and end > start:
+            return (end - start).total_seconds() / 86400
+    return None
+
+
+def _infusion_minutes(dosage: dict[str, Any]) -> float | None:
+    """How long one administration runs: ``timing.repeat.duration``, or dose / rate."""
+    timing = dosage.get("timing")
+    repeat = timing.get("repeat") if isinstance(timing, dict) else None
+    if isinstance(repeat, dict):
+        duration = number(repeat.get("duration"))
+        factor = _MINUTES.get(str(repeat.get("durationUnit")))
+        if duration is not None and duration > 0 and factor is not None:
+            return duration * factor
+    for item in as_list(dosage.get("doseAndRate")):
+        if not isinstance(item, dict):
+            continue
+        rate, rate_unit = quantity_value(item.get("rateQuantity"))
+        dose, dose_unit = quantity_value(item.get("doseQuantity"))
+        if rate is None or not rate_unit or dose is None or rate <= 0:
+            continue
+        amount, _, per = rate_unit.lower().partition("/")
+        if amount != (dose_unit or "").lower() or per not in _MINUTES:
+            continue
+        return number(dose / rate * _MINUTES[per])
+    return None
 
 
 def _ingredients(medication: dict[str, Any]) -> tuple[IngredientStrength, ...]:
@@ -330,6 +396,8 @@ def map_medication(
         as_needed=dosage.as_needed,
         route=dosage.route,
         dosage_text=dosage.text,
+        steps=dosage.steps,
+        infusion_minutes=dosage.infusion_minutes,
     )
     return fact, resolved
 

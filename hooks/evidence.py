@@ -29,13 +29,13 @@ from fhir_mappers.dates import age_in_years, latest_possible_birth
 from fhir_mappers.facts import Facts, ObservationFact
 from hooks.base import HookInput, HookResult
 from hooks.cards import response_json
-from hooks.ketamine_order_safety import LB_TO_KG
 from hooks.relevance import KnowledgeRelevance
 from hooks.render import CI_TEXT, OUTCOME_TEXT, REASON_TEXT
 from hooks.rules.conditions import concept_matches
 from hooks.rules.contraindications import blood_pressures
 from hooks.rules.findings import ContraindicationId
 from hooks.rules.knowledge import Knowledge
+from hooks.rules.plausibility import in_unit
 
 ScreenStatus = Literal["found", "not-found", "incomplete", "no-data"]
 
@@ -67,9 +67,6 @@ PHQ9_BANDS: tuple[tuple[str, str], ...] = (
 PHQ9_MIN_SCORE = 0
 PHQ9_MAX_SCORE = 27
 """The PHQ-9 total's range (nine items scored 0-3): a property of the instrument, not a rule."""
-
-WEIGHT_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": LB_TO_KG, "lb": LB_TO_KG, "lbs": LB_TO_KG}
-"""Units of body weight the chart converts (the same units the order-sign weight check reads)."""
 
 SKIPPED_STATUSES = frozenset({"entered-in-error", "cancelled"})
 
@@ -220,10 +217,9 @@ def series(facts: Facts, knowledge: Knowledge, *, since: date) -> dict[str, list
     ]
     weight = []
     for obs in scored("body-weight"):
-        factor = WEIGHT_TO_KG.get((obs.unit or "kg").lower())
-        if factor is not None and obs.value is not None:
-            kg = round(obs.value * factor, 1)
-            weight.append({"date": day(obs.effective), "kg": kg, "ref": obs.ref})
+        kg = None if obs.value is None else in_unit(obs.value, obs.unit, "kg")
+        if kg is not None:
+            weight.append({"date": day(obs.effective), "kg": round(kg, 1), "ref": obs.ref})
     return {"phq9": phq9, "phq9_item9": item9, "bp": bp, "weight": weight}
 
 
@@ -252,6 +248,7 @@ def phq9_bands(knowledge: Knowledge) -> list[dict[str, Any]]:
 
 def thresholds(knowledge: Knowledge) -> dict[str, Any]:
     """The limits the charts draw, as the rules use them (``policy.json``)."""
+
     def value(name: str) -> float:
         return float(getattr(knowledge.thresholds, name).value)
 

@@ -3,7 +3,8 @@
 Validating a resource with fhir.resources costs 50-150 µs; decoding it costs about 1 µs. So the
 mappers validate only what a rule reads, and this module decides what that is, per type:
 
-- Condition: a code (or text) in one of the rules' condition lists, any date.
+- Condition: a code (or text) in one of the code lists that apply to ``Condition.code``, any
+  date.
 - MedicationRequest / MedicationStatement: a product that resolves to a known drug, any date (a
   trial may chain renewals back for years).
 - Observation: a code in one of the rules' observation lists and, for lists that every rule
@@ -27,23 +28,11 @@ from fhir_mappers.observation import observation_effective
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import is_known_drug
 
-CONDITION_LISTS = (
-    "depressive-disorder",
-    "depression-full-remission",
-    "severe-depression",
-    "bipolar-depressed",
-    "bipolar-manic-or-hypomanic",
-    "bipolar-unspecified-phase",
-    "psychosis",
-    "suicidal-ideation",
-    "hypertensive-crisis",
-    "serious-heart-disease",
-    "aneurysm-or-avm",
-    "intracerebral-hemorrhage",
-    "substance-use-disorder-active",
-    "pregnancy",
-    "breastfeeding",
-)
+
+def condition_lists(knowledge: Knowledge) -> tuple[str, ...]:
+    """The code lists matched against ``Condition.code`` (each list says what it applies to)."""
+    return tuple(n for n, cl in knowledge.lists.items() if cl.applies_to == "Condition.code")
+
 
 OBSERVATION_LISTS = (
     "phq9-total",
@@ -102,7 +91,7 @@ def _window(knowledge: Knowledge, names: tuple[str, ...] | None) -> timedelta | 
 def _build_index(knowledge: Knowledge) -> _Index:
     codes: set[tuple[str, str]] = set()
     patterns: list[str] = []
-    for name in CONDITION_LISTS:
+    for name in condition_lists(knowledge):
         code_list = knowledge.code_list(name)
         codes |= code_list.codes
         patterns += [p.pattern for p in code_list.patterns]
@@ -149,7 +138,7 @@ class KnowledgeRelevance:
         self._knowledge = knowledge
         self._now = now
         self._index = _index(knowledge)
-        self._conditions = tuple(knowledge.code_list(n) for n in CONDITION_LISTS)
+        self._conditions = tuple(knowledge.code_list(n) for n in condition_lists(knowledge))
         self._products: dict[tuple[Concept, tuple[IngredientStrength, ...]], bool] = {}
 
     def condition(self, code: Concept) -> bool:

@@ -1,8 +1,17 @@
 """``trd-antidepressant-order`` on ``order-select``.
 
-A selected draft MedicationRequest for an antidepressant while the patient already has at least
-two failed adequate trials -> one card suggesting evaluation for ketamine/esketamine before a
-further trial (the referral suggestion only when nothing contraindicates it). Otherwise no card.
+A selected draft MedicationRequest for a further antidepressant, gated on the same assessment as
+patient-view (clinical review M3):
+
+- refer-for-evaluation with treatment-resistant depression -> one card suggesting evaluation for
+  ketamine/esketamine before the further trial, with the referral suggestion;
+- not-recommended with treatment-resistant depression -> one card saying why evaluation is not
+  suggested (contraindications or label warnings);
+- insufficient-data on the treatment-resistance count (unknown doses, unread medication history,
+  no diagnosis) -> one card saying what to verify, without a suggestion;
+- otherwise (bipolar disorder, fewer failures, other drugs) -> no card. A selected order whose
+  drug cannot be identified is named only when the patient is one failure or less from the
+  threshold (where the card would matter).
 """
 
 from __future__ import annotations
@@ -13,15 +22,18 @@ from hooks.orders import draft_medication_orders
 from hooks.patient_data import patient_assessment
 from hooks.render import (
     ATRQ_LABEL,
-    CI_TEXT,
     PI_LABEL,
     detail,
+    findings_text,
     links,
     referral_suggestion,
     source,
+    verify_text,
 )
+from hooks.rules.candidates import TRD_INDICATION
 
 SERVICE_ID = "trd-antidepressant-order"
+TRD = "treatment-resistant-depression"
 
 
 def evaluate(hook_input: HookInput) -> HookResult:
@@ -40,39 +52,25 @@ def evaluate(hook_input: HookInput) -> HookResult:
         and knowledge.ingredients[name].min_daily_dose_mg is not None
     ]
     extra = {"selected_antidepressants": antidepressants, "order_gaps": gaps}
-    threshold = int(knowledge.thresholds.trd_min_failed_trials.value)
     deceased = facts.patient is not None and facts.patient.deceased
-    if not antidepressants or assessment.failed_adequate_trials < threshold or deceased:
+    if not antidepressants or deceased:
         return HookResult([], assessment, extra)
     drug = antidepressants[0]
     count = assessment.failed_adequate_trials
     patient_id = str(hook_input.context["patientId"])
-    if assessment.contraindications or assessment.incomplete:
-        names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications) or (
-            "contraindication screen incomplete"
-        )
-        card = Card(
-            kind="select-not-suggested",
-            summary=shorten(
-                f"{count} failed adequate antidepressant trials before {drug}; "
-                f"ketamine/esketamine contraindicated ({names})."
-            ),
-            indicator="info",
-            detail=detail(
-                assessment,
-                heading=(
-                    f"The patient already meets the treatment-resistant threshold. "
-                    f"Ketamine/esketamine evaluation is not suggested because of: {names}."
-                ),
-            ),
-            source=source(knowledge, ATRQ_LABEL),
-            links=links(knowledge, ATRQ_LABEL, PI_LABEL),
-        )
-    else:
+    trd = TRD in assessment.candidate_reasons
+    label = (
+        "Esketamine (SPRAVATO) is approved for treatment-resistant depression, alone or with "
+        "an oral antidepressant."
+        if assessment.esketamine_indication == TRD_INDICATION
+        else "Esketamine's label needs two different antidepressants to have failed; "
+        "off-label ketamine may be considered."
+    )
+    if assessment.recommendation == "refer-for-evaluation" and trd:
         card = Card(
             kind="select-referral",
             summary=shorten(
-                f"{count} failed adequate antidepressant trials: consider ketamine/esketamine "
+                f"{count} failed adequate treatment regimens: consider ketamine/esketamine "
                 f"evaluation before {drug}."
             ),
             indicator="info",
@@ -80,13 +78,49 @@ def evaluate(hook_input: HookInput) -> HookResult:
                 assessment,
                 heading=(
                     f"A further antidepressant trial ({drug}) is being ordered for a patient "
-                    "who already has treatment-resistant depression. Esketamine (SPRAVATO) is "
-                    "approved for this, alone or with an oral antidepressant."
+                    f"who already has treatment-resistant depression. {label}"
                 ),
+                knowledge=knowledge,
             ),
             source=source(knowledge, PI_LABEL),
             suggestions=[referral_suggestion(patient_id, assessment, hook_input.now)],
             selectionBehavior="at-most-one",
             links=links(knowledge, PI_LABEL, ATRQ_LABEL),
         )
+    elif assessment.recommendation == "not-recommended" and trd:
+        names = findings_text(assessment.contraindications)
+        card = Card(
+            kind="select-not-suggested",
+            summary=shorten(
+                f"{count} failed adequate treatment regimens before {drug}; ketamine/esketamine "
+                f"not suggested: {names}."
+            ),
+            indicator="info",
+            detail=detail(
+                assessment,
+                heading=(
+                    "The patient already meets the treatment-resistant threshold. "
+                    f"Ketamine/esketamine evaluation is not suggested because of: {names}."
+                ),
+                knowledge=knowledge,
+            ),
+            source=source(knowledge, ATRQ_LABEL),
+            links=links(knowledge, ATRQ_LABEL, PI_LABEL),
+        )
+    elif assessment.recommendation == "insufficient-data" and not assessment.candidate_reasons:
+        summary, heading = verify_text(assessment)
+        card = Card(
+            kind="select-verify",
+            summary=shorten(f"Before {drug}: {summary[0].lower()}{summary[1:]}"),
+            indicator="info",
+            detail=detail(
+                assessment,
+                heading=f"A further antidepressant trial ({drug}) is being ordered. {heading}",
+                knowledge=knowledge,
+            ),
+            source=source(knowledge, ATRQ_LABEL),
+            links=links(knowledge, ATRQ_LABEL, PI_LABEL),
+        )
+    else:
+        return HookResult([], assessment, extra)
     return HookResult([card], assessment, extra)

@@ -1,8 +1,15 @@
-"""``trd-ketamine-screen`` on ``patient-view``: one card per recommendation, none when idle.
+"""``trd-ketamine-screen`` on ``patient-view``: at most one card per question, none when idle.
 
-- refer-for-evaluation -> 1 card (warning when suicidal ideation is a reason, else info) listing
-  the trials and reasons, with a suggestion that creates a draft referral ServiceRequest;
-- not-recommended -> 1 warning card naming each contraindication and its evidence; no referral;
+- Suicidal ideation or self-harm recorded recently -> a warning card that leads with a same-day
+  suicide-risk assessment (C-SSRS), whatever else is true; esketamine is mentioned only as its
+  label states it (MDD with acute suicidal ideation or behavior, with an oral antidepressant;
+  not shown to prevent suicide; no substitute for hospitalisation), and only in unipolar MDD.
+- refer-for-evaluation -> 1 info card with the pathway that applies (treatment-resistant
+  depression; severe depression after a failed trial: off-label ketamine; bipolar depression
+  after a failed trial: specialist, off-label, third-line ketamine, esketamine not approved) and
+  a referral suggestion (pre-selected only on the label pathway);
+- not-recommended -> 1 warning card naming each contraindication ("contraindicated") or label
+  warning ("label warning");
 - insufficient-data -> 1 info card saying what to verify;
 - not-a-candidate -> no card (alert fatigue).
 """
@@ -14,50 +21,134 @@ from hooks.cards import Card, shorten
 from hooks.patient_data import patient_assessment
 from hooks.render import (
     ATRQ_LABEL,
-    CI_TEXT,
     CONSENSUS_LABEL,
+    CSSRS_LABEL,
     PI_LABEL,
+    REASON_TEXT,
+    VA_DOD_LABEL,
     detail,
+    findings_text,
+    ketamine_text,
     links,
     reasons_text,
     referral_suggestion,
+    refs,
+    rems_text,
     source,
+    verify_text,
 )
-from hooks.rules.findings import SCREEN_LABELS, Assessment
+from hooks.rules.candidates import MDSI_INDICATION, TRD_INDICATION
+from hooks.rules.findings import Assessment
 from hooks.rules.knowledge import Knowledge
 
 SERVICE_ID = "trd-ketamine-screen"
 
 
+def _referral_heading(assessment: Assessment, knowledge: Knowledge) -> tuple[str, bool]:
+    """The pathway text of a referral card, and whether the referral is pre-selected."""
+    reasons = set(assessment.candidate_reasons)
+    if "treatment-resistant-depression" in reasons:
+        if assessment.esketamine_indication == TRD_INDICATION:
+            return (
+                f"{assessment.failed_adequate_trials} failed adequate treatment regimens in the "
+                "current episode: evaluation for esketamine (SPRAVATO, approved for "
+                "treatment-resistant depression alone or with an oral antidepressant) or "
+                f"ketamine. {rems_text(knowledge)} {ketamine_text(knowledge)}",
+                True,
+            )
+        return (
+            f"{assessment.failed_adequate_trials} failed adequate treatment regimens in the "
+            "current episode, but fewer than two different antidepressants (an augmentation or "
+            "combination counts as a regimen): esketamine's label defines treatment-resistant "
+            "depression as failure of two different antidepressants. Evaluation for off-label "
+            f"ketamine, or a further antidepressant trial, may be considered. "
+            f"{ketamine_text(knowledge)}",
+            True,
+        )
+    if "severe-depression" in reasons:
+        return (
+            "Severe depression after a failed adequate trial in this episode: evaluation for "
+            "off-label ketamine may be considered; esketamine's label indication requires "
+            "treatment-resistant depression (two failed antidepressants). "
+            f"{ketamine_text(knowledge)}",
+            True,
+        )
+    return (
+        "Bipolar depression (current depressive episode) after a failed adequate trial: "
+        "ketamine is a third-line, off-label option, as an add-on to a mood stabiliser, for a "
+        "specialist to consider (CANMAT); esketamine is not approved or studied in bipolar "
+        "depression.",
+        False,
+    )
+
+
+def _suicide_risk_card(assessment: Assessment, knowledge: Knowledge) -> Card:
+    evidence = assessment.reasons_evidence.get("suicidal-ideation", ())
+    lines = [
+        "**First: a same-day suicide risk assessment** with a standard instrument such as the "
+        "Columbia Suicide Severity Rating Scale (C-SSRS), and a safety plan; consider "
+        "hospitalization if the risk is high.",
+        f"Recorded: {refs(evidence, limit=4)}.",
+    ]
+    if assessment.esketamine_indication in (MDSI_INDICATION, TRD_INDICATION):
+        lines.append(
+            "Esketamine (SPRAVATO) is approved, in conjunction with an oral antidepressant, for "
+            "depressive symptoms in adults with major depressive disorder with acute suicidal "
+            "ideation or behavior. Its effectiveness in preventing suicide or in reducing "
+            "suicidal ideation or behavior has not been demonstrated, and its use does not "
+            "preclude the need for hospitalization. " + rems_text(knowledge)
+        )
+    if assessment.contraindications:
+        lines.append(
+            "Ketamine/esketamine: " + findings_text(assessment.contraindications) + "; where "
+            "ketamine is not appropriate, ECT is an established option (VA/DoD 2022)."
+        )
+    lines.append(f"Rule set {assessment.ruleset_version}.")
+    return Card(
+        kind="screen-suicide-risk",
+        summary=shorten(
+            "Suicidal ideation or self-harm recorded: complete a same-day suicide risk "
+            "assessment (e.g. C-SSRS)."
+        ),
+        indicator="warning",
+        detail="\n\n".join(lines),
+        source=source(knowledge, CSSRS_LABEL),
+        links=links(knowledge, CSSRS_LABEL, PI_LABEL),
+    )
+
+
 def cards_for(assessment: Assessment, patient_id: str, hook_input: HookInput) -> list[Card]:
     knowledge: Knowledge = hook_input.knowledge
+    cards: list[Card] = []
+    deceased = "patient is recorded as deceased" in assessment.data_gaps
+    if "suicidal-ideation" in assessment.candidate_reasons and not deceased:
+        cards.append(_suicide_risk_card(assessment, knowledge))
     if assessment.recommendation == "refer-for-evaluation":
-        summary = shorten(
-            "Consider ketamine/esketamine evaluation: " + reasons_text(assessment) + "."
-        )
-        indicator = "warning" if "suicidal-ideation" in assessment.candidate_reasons else "info"
-        return [
+        heading, recommended = _referral_heading(assessment, knowledge)
+        cards.append(
             Card(
                 kind="screen-referral",
-                summary=summary,
-                indicator=indicator,
-                detail=detail(
-                    assessment,
-                    heading=(
-                        "This patient may benefit from evaluation for esketamine (SPRAVATO, "
-                        "approved for treatment-resistant depression alone or with an oral "
-                        "antidepressant; REMS) or off-label IV ketamine (0.5 mg/kg over 40 min)."
-                    ),
+                summary=shorten(
+                    "Consider ketamine/esketamine evaluation: "
+                    + _referral_reasons(assessment)
+                    + "."
                 ),
+                indicator="info",
+                detail=detail(assessment, heading=heading, knowledge=knowledge),
                 source=source(knowledge, PI_LABEL),
-                suggestions=[referral_suggestion(patient_id, assessment, hook_input.now)],
+                suggestions=[
+                    referral_suggestion(
+                        patient_id, assessment, hook_input.now, recommended=recommended
+                    )
+                ],
                 selectionBehavior="at-most-one",
                 links=links(knowledge, PI_LABEL, CONSENSUS_LABEL, ATRQ_LABEL),
             )
-        ]
-    if assessment.recommendation == "not-recommended":
-        names = ", ".join(CI_TEXT[c.id] for c in assessment.contraindications)
-        return [
+        )
+    elif assessment.recommendation == "not-recommended":
+        names = findings_text(assessment.contraindications)
+        psychotic = any(c.id == "psychosis-history" for c in assessment.contraindications)
+        cards.append(
             Card(
                 kind="screen-not-recommended",
                 summary=shorten(f"Ketamine/esketamine not recommended: {names}."),
@@ -65,54 +156,41 @@ def cards_for(assessment: Assessment, patient_id: str, hook_input: HookInput) ->
                 detail=detail(
                     assessment,
                     heading=(
-                        f"Candidate for ketamine/esketamine ({reasons_text(assessment)}), but "
-                        "the record shows contraindications or label warnings."
+                        f"Candidate for ketamine/esketamine ({_referral_reasons(assessment)}), "
+                        "but the record shows label contraindications or warnings that need a "
+                        "specialist's judgement."
+                        + (
+                            " For depression with psychotic features, ECT is an established "
+                            "option (VA/DoD 2022)."
+                            if psychotic
+                            else ""
+                        )
                     ),
+                    knowledge=knowledge,
                 ),
                 source=source(knowledge, PI_LABEL),
-                links=links(knowledge, PI_LABEL, CONSENSUS_LABEL),
+                links=links(knowledge, PI_LABEL, CONSENSUS_LABEL, VA_DOD_LABEL),
             )
-        ]
-    if assessment.recommendation == "insufficient-data":
-        summary, heading = _insufficient(assessment)
-        return [
+        )
+    elif assessment.recommendation == "insufficient-data":
+        summary, heading = verify_text(assessment)
+        cards.append(
             Card(
                 kind="screen-verify",
                 summary=shorten(summary),
                 indicator="info",
-                detail=detail(assessment, heading=heading),
+                detail=detail(assessment, heading=heading, knowledge=knowledge),
                 source=source(knowledge, ATRQ_LABEL),
                 links=links(knowledge, ATRQ_LABEL, PI_LABEL),
             )
-        ]
-    return []
+        )
+    return cards
 
 
-def _insufficient(assessment: Assessment) -> tuple[str, str]:
-    """Summary and heading of the "verify first" card: what exactly could not be settled."""
-    undone = assessment.incomplete
-    if assessment.candidate_reasons and undone:
-        names = ", ".join(SCREEN_LABELS[s.id] for s in undone)
-        return (
-            "Possible ketamine/esketamine candidate: the contraindication screen is incomplete.",
-            f"The record shows {reasons_text(assessment)}, but these contraindication checks "
-            f"could not be done because data could not be read: {names}. Verify them in the "
-            "chart before a referral (what failed is listed under Not verified).",
-        )
-    trd = assessment.screen("treatment-resistant-depression")
-    if trd is not None and trd.why:
-        return (
-            "Possible treatment-resistant depression: part of the medication history could not "
-            "be read; verify.",
-            "Antidepressant trials were counted from the data that could be read; what could "
-            "not be read may change the count (listed under Not verified).",
-        )
-    return (
-        "Possible ketamine/esketamine candidate: verify antidepressant doses, durations and "
-        "diagnosis.",
-        "The record may meet criteria for treatment-resistant depression, but the data below "
-        "must be verified first.",
-    )
+def _referral_reasons(assessment: Assessment) -> str:
+    return ", ".join(
+        REASON_TEXT[r] for r in assessment.candidate_reasons if r != "suicidal-ideation"
+    ) or reasons_text(assessment)
 
 
 def evaluate(hook_input: HookInput) -> HookResult:

@@ -1238,8 +1238,21 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     )
     harm = new()
     harm.add_icd("T14.91")
-    for code in ("X71", "X72", "X73", "X74", "X75", "X76", "X77", "X78", "X79", "X80", "X81",
-                 "X82", "X83"):
+    for code in (
+        "X71",
+        "X72",
+        "X73",
+        "X74",
+        "X75",
+        "X76",
+        "X77",
+        "X78",
+        "X79",
+        "X80",
+        "X81",
+        "X82",
+        "X83",
+    ):
         for c in icd.billable(code):
             harm.add(ICD, c, icd.description(c), ICD_SRC)
     poisoning = [f"T{n}" for n in range(36, 66)] + ["T71"]
@@ -1273,8 +1286,13 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         "Counts when recorded within self_harm_recent_days; negated texts never match.",
         f"{ICD_SRC};3P:CDC NSSP Suicide Attempt v1 and SPiER value set pages;CK:C8",
         harm.sorted_codes(),
-        (r"suicide attempt", r"attempted suicide", r"self[- ]?harm", r"self[- ]?injur",
-         r"intentional (self|overdose)"),
+        (
+            r"suicide attempt",
+            r"attempted suicide",
+            r"self[- ]?harm",
+            r"self[- ]?injur",
+            r"intentional (self|overdose)",
+        ),
         (NEGATION + r"(suicid|self)",),
     )
 
@@ -1458,16 +1476,14 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     ]
     mild = sud.remove(
         lambda c: (
-            c["system"] == ICD
-            and not c["code"].startswith("F16")
-            and c["code"][4:5] in ("1", "9")
+            c["system"] == ICD and not c["code"].startswith("F16") and c["code"][4:5] in ("1", "9")
         )
     )
     for category in ("F10", "F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19"):
         for c in icd.billable(category):
-            if (c[4:5] == "2" and c[4:6] != "21") or (c.startswith("F16") and c[4:6] not in (
-                "11", "21", "91"
-            )):
+            if (c[4:5] == "2" and c[4:6] != "21") or (
+                c.startswith("F16") and c[4:6] not in ("11", "21", "91")
+            ):
                 sud.add(ICD, c, icd.description(c), ICD_SRC)
     lists["substance-use-disorder-active"] = code_list(
         "Active moderate or severe substance use disorder: dependence F1x.2x (DSM-5 moderate or "
@@ -1704,17 +1720,31 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
 
     lists["status-reason-intolerance"] = code_list(
         "Stop reasons meaning intolerance or allergy: a tolerability failure, which does not by "
-        "itself prove an adequate trial (clinical-knowledge A3.4).",
+        "itself prove an adequate trial (clinical-knowledge A3.4). Common antidepressant side "
+        "effects named in free text count; a negated text ('no side effects') never matches "
+        "(clinical review S4).",
         "FHIR-R4;CK:A3.4",
         reasons([("sintol", "Suspected intolerance"), ("salg", "Allergy")]),
         (
             r"intoleran",
-            r"side effect",
+            r"side[- ]effect",
             r"adverse",
             r"allerg",
-            r"not tolerated",
+            r"(not|poorly|couldn'?t|could not|unable to) tolerat",
             r"toxicity",
+            r"nausea",
+            r"vomit",
+            r"sexual (dysfunction|side)",
+            r"weight gain",
+            r"sedat",
+            r"drows",
+            r"dizz",
+            r"headache",
+            r"\brash\b",
+            r"hyponatr",
+            r"qtc? prolong",
         ),
+        (NEGATION + r"(intoleran|side[- ]effect|adverse|allerg|nausea|toxicity)",),
     )
     lists["status-reason-efficacy"] = code_list(
         "Stop reasons meaning lack of efficacy. The FHIR R4 status-reason code system has no "
@@ -1792,11 +1822,18 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         "Intramuscular route (ketamine IM/SC dose check, not the IV one).",
         "3P:FHIR route of administration value set, SNOMED CT",
         [
-            {"system": SCT, "code": "78421000", "display": "Intramuscular route",
-             "source": "3P:FHIR route of administration value set, SNOMED CT"},
-            {"system": "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration",
-             "code": "IM", "display": "Injection, intramuscular",
-             "source": "3P:FHIR route of administration value set, SNOMED CT"},
+            {
+                "system": SCT,
+                "code": "78421000",
+                "display": "Intramuscular route",
+                "source": "3P:FHIR route of administration value set, SNOMED CT",
+            },
+            {
+                "system": "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration",
+                "code": "IM",
+                "display": "Injection, intramuscular",
+                "source": "3P:FHIR route of administration value set, SNOMED CT",
+            },
         ],
         (r"intramuscular", r"\bim\b"),
     )
@@ -1823,6 +1860,12 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         (r"nasal", r"intranasal"),
     )
 
+    for name, code_list_doc in lists.items():
+        code_list_doc["applies_to"] = _applies_to(name)
+
+    for name, code_list_doc in lists.items():
+        code_list_doc["applies_to"] = _applies_to(name)
+
     doc: Json = {
         "version": VERSION,
         "version_history": version_history(
@@ -1837,6 +1880,73 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     }
     doc["sources"] = sources_for(doc)
     return doc, removed_report
+
+
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "Condition.code": (
+        "depressive-disorder",
+        "depression-full-remission",
+        "severe-depression",
+        "bipolar-depressed",
+        "bipolar-manic-or-hypomanic",
+        "bipolar-unspecified-phase",
+        "bipolar-spectrum",
+        "psychosis",
+        "suicidal-ideation",
+        "suicide-attempt-or-self-harm",
+        "hypertensive-crisis",
+        "hypertensive-encephalopathy",
+        "serious-heart-disease",
+        "recent-cardiovascular-event",
+        "cardiovascular-condition",
+        "hepatic-impairment",
+        "aneurysm-or-avm",
+        "intracerebral-hemorrhage",
+        "intracranial-hemorrhage-other",
+        "substance-use-disorder-active",
+        "substance-use-disorder-mild",
+        "substance-use-disorder-remission",
+        "hallucinogen-use-disorder",
+        "alcohol-use-disorder-active",
+        "pregnancy",
+        "breastfeeding",
+        "pregnancy-ended",
+    ),
+    "Medication.reasonCode": ("non-depression-indication", "depression-indication"),
+    "Observation.code": (
+        "phq9-total",
+        "phq9-item9",
+        "phq9-panel",
+        "bp-panel",
+        "bp-systolic",
+        "bp-diastolic",
+        "body-weight",
+        "pregnancy-status",
+    ),
+    "Observation.value": ("pregnant-value", "not-pregnant-value"),
+    "Medication.statusReason": (
+        "status-reason-intolerance",
+        "status-reason-efficacy",
+        "status-reason-not-failure",
+        "status-reason-remission",
+    ),
+    "Dosage.route": (
+        "route-intravenous",
+        "route-intramuscular",
+        "route-subcutaneous",
+        "route-nasal",
+    ),
+}
+"""Which element of which resource each code list is matched against. The service's relevance
+filter keeps a Condition only if some ``Condition.code`` list matches it, so a list the
+diagnosis rules read must be here (a list in no group, or in two, stops the build)."""
+
+
+def _applies_to(name: str) -> str:
+    groups = [element for element, names in APPLIES_TO.items() if name in names]
+    if len(groups) != 1:
+        raise SystemExit(f"code list {name!r} must be in exactly one APPLIES_TO group: {groups}")
+    return groups[0]
 
 
 def check_patterns(codes_doc: Json) -> None:

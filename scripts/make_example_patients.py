@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.factories import NOW  # noqa: E402
 from tests.scenarios import SCENARIOS  # noqa: E402
+from tests.scenarios.checks import expect_to_index  # noqa: E402
 
 OUT = ROOT / "examples" / "patients"
 
@@ -85,7 +86,6 @@ def main() -> None:
         bundle, drafts = scenario_bundle(scenario)
         name = f"{scenario.id}.json"
         (OUT / name).write_text(json.dumps(bundle, indent=1) + "\n", encoding="utf-8")
-        expect = scenario.expect
         index.append(
             {
                 "file": name,
@@ -93,14 +93,7 @@ def main() -> None:
                 "service": scenario.service,
                 "description": scenario.describe,
                 "draft_orders": drafts,
-                "expected": {
-                    "recommendation": expect.recommendation,
-                    "failed_adequate_trials": expect.failed,
-                    "trial_outcomes": expect.outcomes,
-                    "contraindications": sorted(expect.contraindications),
-                    "candidate_reasons": sorted(expect.reasons) if expect.reasons else None,
-                    "card_indicators": expect.indicators,
-                },
+                "expected": expect_to_index(scenario.expect),
             }
         )
     (OUT / "index.json").write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")

@@ -176,6 +176,7 @@ async def explain(request: Request, service_id: str) -> Response:
     explanation: dict[str, Any] = {
         "fetched_by_service": gathered.fetched,
         "resources_by_key": {k: len(v) for k, v in gathered.resources.items()},
+        "card_kinds": [card.kind for card in result.cards],
     }
     explanation.update(result.extra)
     body["explanation"] = pruned(explanation)  # no null or empty value in any response

@@ -448,7 +448,12 @@ def draft_order(
     unit: str | None = None,
     route: dict[str, Any] | None = None,
     pid: str = "p1",
+    per_day: float | None = 1,
+    per_week: float | None = None,
+    infusion_minutes: float | None = None,
 ) -> dict[str, Any]:
+    """A draft MedicationRequest; ``per_week`` gives a weekly schedule (esketamine sessions),
+    ``infusion_minutes`` an infusion duration (``timing.repeat.duration``)."""
     order = med_request(
         display,
         rxcui=rxcui,
@@ -460,7 +465,17 @@ def draft_order(
         pid=pid,
         mid=mid,
         route=route,
+        per_day=None if per_week is not None else per_day,
     )
+    repeat: dict[str, Any] = {}
+    if per_week is not None:
+        repeat.update({"frequency": per_week, "period": 1, "periodUnit": "wk"})
+    if infusion_minutes is not None:
+        repeat.update({"duration": infusion_minutes, "durationUnit": "min"})
+    if repeat:
+        order["dosageInstruction"][0].setdefault("timing", {}).setdefault("repeat", {}).update(
+            repeat
+        )
     return order
 
 

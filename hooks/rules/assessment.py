@@ -1,33 +1,37 @@
 """The whole clinical assessment of one patient: trials, reasons, contraindications, verdict. Pure.
 
-``assess(facts, now=..., knowledge=...)`` is the only entry point the hooks use. It reads no clock
-and does no I/O: ``now`` and the knowledge come in as arguments.
+``assess(facts, now=..., knowledge=...)`` is the entry point the hooks use (after
+``plausibility.plausible``). It reads no clock and does no I/O.
 
-Recommendation (fixed values):
+Recommendation (about a referral for ketamine/esketamine evaluation; fixed values):
 
-- ``refer-for-evaluation``: at least one candidate reason, no contraindication, and every
-  contraindication screen done;
-- ``not-recommended``: a candidate reason and at least one contraindication (a contraindication
-  found is found, whatever else could not be read);
-- ``insufficient-data``: a candidate reason but a contraindication screen that could not be
-  done (a source it reads failed or was cut short), or a treatment-resistance count that could not
-  be verified; or no candidate reason yet, but the data cannot rule one out: failed trials plus
-  trials of unknown dose reach the TRD threshold, a medication source that could not be read
-  leaves a patient one failure short of it, TRD-level failures exist with no depressive-disorder
-  diagnosis, or bipolar disorder has no recorded phase;
+- ``refer-for-evaluation``: a referral reason (treatment-resistant depression, severe depression
+  in a treatment-experienced patient, bipolar depression after a failed trial), no
+  contraindication or label warning, and every contraindication screen done;
+- ``not-recommended``: a referral reason and a contraindication or label warning (a finding is a
+  finding, whatever else could not be read); cautions never make it;
+- ``insufficient-data``: a referral reason but a contraindication screen that could not be done,
+  or a treatment-resistance count that could not be verified; or no referral reason yet, but the
+  data cannot rule one out: failed plus unknown-dose regimens reach the TRD threshold, a
+  medication source that could not be read leaves a unipolar patient one failure short of it,
+  TRD-level failures with no depressive-disorder diagnosis, TRD-level failures with both a
+  unipolar and a bipolar-spectrum diagnosis (which holds decides the pathway), or bipolar
+  disorder of unknown phase after a failed trial;
 - ``not-a-candidate``: everything else, including deceased patients.
 
-A check that could not be done is never reported as a check that passed (see ``screens``).
+Suicidal ideation is a candidate reason but not a referral reason: it leads to its own card (a
+same-day suicide-risk assessment), whatever the recommendation. A check that could not be done
+is never reported as a check that passed (see ``screens``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fhir_mappers.dates import shift
 from fhir_mappers.facts import Facts
-from hooks.rules.conditions import describe, is_active, matching
+from hooks.rules.candidates import Candidacy, candidacy
 from hooks.rules.contraindications import screen
+from hooks.rules.episode import current_episode, in_episode
 from hooks.rules.findings import (
     SCREEN_LABELS,
     Assessment,
@@ -40,116 +44,95 @@ from hooks.rules.findings import (
 )
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import exposures
-from hooks.rules.questionnaires import Score, phq9_scores
+from hooks.rules.questionnaires import phq9_scores
 from hooks.rules.screens import (
     CONTRAINDICATION_NEEDS,
     REASON_NEEDS,
     screen_status,
     undone_by,
 )
-from hooks.rules.trials import build_trials, count_failed
+from hooks.rules.trials import build_trials, failed_regimens
+
+REFERRAL_REASONS: frozenset[CandidateReason] = frozenset(
+    {"treatment-resistant-depression", "severe-depression", "bipolar-depression"}
+)
+
+_REASON_ORDER: tuple[CandidateReason, ...] = (
+    "treatment-resistant-depression",
+    "suicidal-ideation",
+    "severe-depression",
+    "bipolar-depression",
+)
 
 
-def _latest_within(scores: tuple[Score, ...], now: datetime, days: float) -> Score | None:
-    since = shift(now, days=-days) or now
-    recent = [s for s in scores if s.effective >= since]
-    return recent[-1] if recent else None
-
-
-def assess(
-    facts: Facts,
-    *,
-    now: datetime,
-    knowledge: Knowledge,
-) -> Assessment:
+def assess(facts: Facts, *, now: datetime, knowledge: Knowledge) -> Assessment:
     gaps: list[str] = list(facts.gaps)
     phq = phq9_scores(facts.observations, knowledge)
-    phq9, item9 = phq.totals, phq.item9
     deceased_at = facts.patient.deceased_at if facts.patient is not None else None
     exposure_list, exposure_gaps = exposures(
         facts.medications, now=now, knowledge=knowledge, deceased_at=deceased_at
     )
     gaps += exposure_gaps
-    trials, trial_gaps = build_trials(
-        exposure_list, phq9, now=now, knowledge=knowledge
+    treatment = build_trials(exposure_list, phq.totals, now=now, knowledge=knowledge)
+    gaps += treatment.gaps
+    episode = current_episode(
+        facts, now=now, knowledge=knowledge, totals=phq.totals, remissions=treatment.remissions
     )
-    gaps += trial_gaps
-    failed = count_failed(trials)
-    contraindications, ci_gaps = screen(facts, now=now, knowledge=knowledge)
+    trials = in_episode(treatment.trials, episode)
+    failed = failed_regimens(trials)
+    contraindications, cautions, ci_gaps = screen(facts, now=now, knowledge=knowledge)
     for missing in ci_gaps.values():
         gaps += missing
-
-    active = [d for d in facts.diagnoses if is_active(d, now)]
-    depression = matching(active, knowledge.code_list("depressive-disorder"))
-    bipolar_depressed = matching(active, knowledge.code_list("bipolar-depressed"))
-    bipolar_unphased = matching(active, knowledge.code_list("bipolar-unspecified-phase"))
-    reasons: dict[CandidateReason, tuple[str, ...]] = {}
+    cand = candidacy(facts, now=now, knowledge=knowledge, failed=failed, phq=phq)
     threshold = int(knowledge.thresholds.trd_min_failed_trials.value)
-    if depression or bipolar_depressed:
-        if failed >= threshold:
-            reasons["treatment-resistant-depression"] = tuple(
-                dict.fromkeys(ref for t in trials if t.outcome == "failed" for ref in t.evidence)
-            )
-        si = matching(active, knowledge.code_list("suicidal-ideation"))
-        latest_item9 = _latest_within(item9, now, knowledge.thresholds.phq9_item9_recent_days.value)
-        si_refs = [d.ref for d in si]
-        if latest_item9 is not None and (latest_item9.value or 0) > 0:
-            si_refs.append(latest_item9.ref)
-        if si_refs:
-            reasons["suicidal-ideation"] = tuple(si_refs)
-        severe = matching(active, knowledge.code_list("severe-depression"))
-        latest_phq9 = _latest_within(phq9, now, knowledge.thresholds.phq9_recent_days.value)
-        severe_refs = [d.ref for d in severe]
-        if (
-            latest_phq9 is not None
-            and (latest_phq9.value or 0) >= knowledge.thresholds.phq9_severe_score.value
-        ):
-            severe_refs.append(latest_phq9.ref)
-        if severe_refs:
-            reasons["severe-depression"] = tuple(severe_refs)
-        if bipolar_depressed:
-            reasons["bipolar-depression"] = tuple(d.ref for d in bipolar_depressed)
-    elif failed >= threshold:
+    if not cand.unipolar and not cand.bipolar and len(failed) >= threshold:
         gaps.append(
-            f"{failed} failed adequate antidepressant trials but no active depressive-disorder "
-            "diagnosis; confirm the diagnosis"
+            f"{len(failed)} failed adequate antidepressant trials but no active "
+            "depressive-disorder diagnosis; confirm the diagnosis"
         )
-    if bipolar_unphased and not bipolar_depressed:
+    conflict = bool(cand.bipolar and cand.unipolar) and "bipolar-depression" not in cand.reasons
+    if conflict and len(failed) >= threshold:
         gaps.append(
-            "bipolar disorder without a recorded current episode ("
-            + "; ".join(describe(d) for d in bipolar_unphased)
-            + "); confirm the phase (mania must be excluded)"
+            "bipolar disorder is recorded alongside a unipolar depression diagnosis; confirm the "
+            "diagnosis (the unipolar treatment-resistant depression pathway and esketamine's "
+            "label do not apply in bipolar disorder)"
         )
-
+    if cand.bipolar_unphased:
+        gaps.append(
+            "bipolar disorder without a recorded current episode; confirm the phase (mania must "
+            "be excluded)"
+        )
     deceased = facts.patient is not None and facts.patient.deceased
     if deceased:
         gaps.append("patient is recorded as deceased")
-    screens = _screens(facts, contraindications, ci_gaps, reasons, knowledge)
+    screens = _screens(facts, contraindications, ci_gaps, cand.reasons, knowledge)
     gaps += _undone_gaps(screens)
-    trd_undone = bool(_reason_screen(screens, "treatment-resistant-depression").why)
+    trd_undone = bool(_screen(screens, "treatment-resistant-depression").why)
     recommendation = _recommend(
         trials=trials,
-        failed=failed,
+        failed=len(failed),
         threshold=threshold,
-        reasons=set(reasons),
+        candidates=cand,
         has_contraindication=bool(contraindications),
         incomplete=any(s.kind == "contraindication" and s.status == "incomplete" for s in screens),
         trd_undone=trd_undone,
-        depression=bool(depression or bipolar_depressed),
-        unphased_bipolar=bool(bipolar_unphased and not bipolar_depressed),
         deceased=deceased,
     )
-    ordered = [r for r in _REASON_ORDER if r in reasons]
+    ordered = [r for r in _REASON_ORDER if r in cand.reasons]
     return Assessment(
-        failed_adequate_trials=failed,
+        failed_adequate_trials=len(failed),
         trials=tuple(trials),
         candidate_reasons=tuple(ordered),
         contraindications=tuple(contraindications),
         data_gaps=tuple(dict.fromkeys(gaps)),
         recommendation=recommendation,
         ruleset_version=knowledge.ruleset_version,
-        reasons_evidence={r: reasons[r] for r in ordered},
+        reasons_evidence={r: cand.reasons[r] for r in ordered},
         screens=screens,
+        cautions=tuple(cautions),
+        episode=episode,
+        context=tuple(cand.context),
+        esketamine_indication=cand.esketamine_indication,
     )
 
 
@@ -178,8 +161,8 @@ def _screens(
     return tuple(out)
 
 
-def _reason_screen(screens: tuple[Screen, ...], reason: CandidateReason) -> Screen:
-    return next(s for s in screens if s.id == reason)
+def _screen(screens: tuple[Screen, ...], screen_id: str) -> Screen:
+    return next(s for s in screens if s.id == screen_id)
 
 
 def _undone_gaps(screens: tuple[Screen, ...]) -> list[str]:
@@ -192,45 +175,40 @@ def _undone_gaps(screens: tuple[Screen, ...]) -> list[str]:
     return [f"{why}; not checked: {', '.join(names)}" for why, names in undone.items()]
 
 
-_REASON_ORDER: tuple[CandidateReason, ...] = (
-    "treatment-resistant-depression",
-    "suicidal-ideation",
-    "severe-depression",
-    "bipolar-depression",
-)
-
-
 def _recommend(
     *,
     trials: list[Trial],
     failed: int,
     threshold: int,
-    reasons: set[CandidateReason],
+    candidates: Candidacy,
     has_contraindication: bool,
     incomplete: bool,
     trd_undone: bool,
-    depression: bool,
-    unphased_bipolar: bool,
     deceased: bool,
 ) -> Recommendation:
     if deceased:
         return "not-a-candidate"
-    if reasons and has_contraindication:
+    referral = set(candidates.reasons) & REFERRAL_REASONS
+    unipolar = bool(candidates.unipolar) and not candidates.bipolar
+    if referral and has_contraindication:
         return "not-recommended"
-    if reasons and (incomplete or unphased_bipolar):
+    if referral and incomplete:
         return "insufficient-data"
-    if reasons == {"treatment-resistant-depression"} and trd_undone:
+    if referral == {"treatment-resistant-depression"} and trd_undone:
         return "insufficient-data"  # the count rests on sources that could not all be read
-    if reasons:
+    if referral:
         return "refer-for-evaluation"
-    unknown = len(
-        {t.ingredient for t in trials if t.outcome == "unknown-dose"}
-        - {t.ingredient for t in trials if t.outcome == "failed"}
-    )
-    if depression and failed < threshold <= failed + unknown:
+    current = [t for t in trials if t.episode == "current"]
+    failed_sets = {t.ingredients for t in current if t.outcome == "failed"}
+    unknown = len({t.ingredients for t in current if t.outcome == "unknown-dose"} - failed_sets)
+    if unipolar and failed < threshold <= failed + unknown:
         return "insufficient-data"
-    if depression and trd_undone and failed >= threshold - 1:
+    if unipolar and trd_undone and failed >= threshold - 1:
         return "insufficient-data"  # one more failure may sit in what could not be read
-    if not depression and failed >= threshold:
+    if not candidates.unipolar and not candidates.bipolar and failed >= threshold:
         return "insufficient-data"
+    if candidates.bipolar_unphased and failed >= 1:
+        return "insufficient-data"
+    if candidates.bipolar and candidates.unipolar and failed >= threshold:
+        return "insufficient-data"  # which diagnosis holds decides the pathway
     return "not-a-candidate"

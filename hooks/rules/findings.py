@@ -75,50 +75,126 @@ SCREEN_LABELS: dict[str, str] = {
 """Clinician words for every screen id."""
 
 
+RegimenKind = Literal["monotherapy", "combination", "augmentation"]
+EpisodePart = Literal["current", "previous"]
+
+
 @dataclass(frozen=True)
 class Trial:
+    """One treatment trial: a regimen (one antidepressant, a combination, or an antidepressant
+    with an augmenting drug), or a course of a drug used for another indication."""
+
     ingredient: str
+    """The regimen's display name ("sertraline", "fluoxetine + escitalopram")."""
     outcome: Outcome
     start: datetime
     end: datetime | None
     weeks: float
+    """Weeks from the regimen's start to its end."""
     max_daily_dose_mg: float | None
     evidence: tuple[str, ...]
     why: str
     """One sentence explaining the outcome (shown by explain and in card detail)."""
+    ingredients: tuple[str, ...] = ()
+    kind: RegimenKind = "monotherapy"
+    adequate_weeks: float = 0.0
+    """Weeks covered at an adequate dose (what the 6-week rule reads)."""
+    doses_mg: tuple[tuple[str, float], ...] = ()
+    """Each ingredient's largest daily dose in the regimen."""
+    episode: EpisodePart = "current"
+    """Whether the trial reaches into the current episode (only those are counted)."""
 
     def as_json(self) -> dict[str, Any]:
         return pruned(
             {
                 "ingredient": self.ingredient,
+                "ingredients": list(self.ingredients),
+                "kind": self.kind,
                 "outcome": self.outcome,
                 "start": self.start.date().isoformat(),
                 "end": self.end.date().isoformat() if self.end else None,
                 "weeks": self.weeks,
+                "adequate_weeks": self.adequate_weeks or None,
                 "max_daily_dose_mg": self.max_daily_dose_mg,
+                "doses_mg": dict(self.doses_mg),
                 "evidence": list(self.evidence),
                 "why": self.why,
+                "episode": self.episode,
             }
         )
 
 
+Severity = Literal["contraindication", "warning", "caution"]
+"""``contraindication``: a SPRAVATO label contraindication (section 4: aneurysmal vascular
+disease or AVM, history of intracerebral haemorrhage, hypersensitivity); ``warning``: a label
+warning or "not recommended" that needs a specialist's judgement (psychosis, mania, uncontrolled
+hypertension, serious heart disease, other intracranial haemorrhage, moderate/severe substance
+use disorder, pregnancy, breastfeeding, under 18); ``caution``: to weigh, which does not change
+the recommendation (history of substance use disorder, hypertensive encephalopathy, other
+cardiovascular conditions, hepatic impairment, bipolar disorder)."""
+
+CautionId = Literal[
+    "bipolar-disorder",
+    "hallucinogen-use-history",
+    "substance-use-history",
+    "hypertensive-encephalopathy-history",
+    "cardiovascular-condition",
+    "hepatic-impairment",
+]
+
+CAUTION_LABELS: dict[CautionId, str] = {
+    "bipolar-disorder": "bipolar disorder (history of mania or hypomania)",
+    "hallucinogen-use-history": "history of hallucinogen, phencyclidine or ketamine use disorder",
+    "substance-use-history": "substance use disorder, mild or in remission",
+    "hypertensive-encephalopathy-history": "history of hypertensive encephalopathy",
+    "cardiovascular-condition": "cardiovascular or cerebrovascular condition",
+    "hepatic-impairment": "possible hepatic impairment",
+}
+
+
+FINDING_LABELS: dict[str, str] = {
+    **{str(k): v for k, v in CONTRAINDICATION_LABELS.items()},
+    **{str(k): v for k, v in CAUTION_LABELS.items()},
+}
+
+
 @dataclass(frozen=True)
 class Contraindication:
-    id: ContraindicationId
+    """A finding against ketamine/esketamine: a label contraindication, a label warning, or a
+    caution (``severity``)."""
+
+    id: ContraindicationId | CautionId
     evidence: tuple[str, ...]
     source: str
     detail: str
     """What was found, in clinician words (e.g. "Schizophrenia (Condition/12), resolved")."""
+    severity: Severity = "warning"
+
+    @property
+    def label(self) -> str:
+        return FINDING_LABELS.get(self.id, self.id)
 
     def as_json(self) -> dict[str, Any]:
         return pruned(
             {
                 "id": self.id,
+                "severity": self.severity,
                 "evidence": list(self.evidence),
                 "source": self.source,
                 "detail": self.detail,
             }
         )
+
+
+@dataclass(frozen=True)
+class Episode:
+    """The current depressive episode: where counting starts, and why there."""
+
+    start: datetime
+    basis: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"start": self.start.date().isoformat(), "basis": self.basis}
 
 
 @dataclass(frozen=True)
@@ -153,6 +229,14 @@ class Assessment:
     reasons_evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
     screens: tuple[Screen, ...] = ()
     """Every contraindication and candidate-reason screen with its status."""
+    cautions: tuple[Contraindication, ...] = ()
+    """Findings to weigh that do not change the recommendation."""
+    episode: Episode | None = None
+    context: tuple[str, ...] = ()
+    """Findings shown for context that are not candidate reasons (e.g. severity in an untreated
+    patient, bipolar depression before any failed trial)."""
+    esketamine_indication: str | None = None
+    """The SPRAVATO label indication the record supports, if any."""
 
     def screen(self, screen_id: str) -> Screen | None:
         return next((s for s in self.screens if s.id == screen_id), None)
@@ -172,7 +256,11 @@ class Assessment:
                 "trials": [t.as_json() for t in self.trials],
                 "candidate_reasons": list(self.candidate_reasons),
                 "contraindications": [c.as_json() for c in self.contraindications],
+                "cautions": [c.as_json() for c in self.cautions],
                 "screens": [s.as_json() for s in self.screens],
+                "episode": self.episode.as_json() if self.episode else None,
+                "context": list(self.context),
+                "esketamine_indication": self.esketamine_indication,
                 "data_gaps": list(self.data_gaps),
                 "recommendation": self.recommendation,
                 "ruleset_version": self.ruleset_version,

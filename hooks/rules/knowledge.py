@@ -121,9 +121,22 @@ class Code(_Frozen):
     source: str | None = None
 
 
+CodeListTarget = Literal[
+    "Condition.code",
+    "Medication.reasonCode",
+    "Medication.statusReason",
+    "Observation.code",
+    "Observation.value",
+    "Dosage.route",
+]
+
+
 class CodeList(_Frozen):
     description: str
     source: str
+    applies_to: CodeListTarget = Field(
+        description="the element the list is matched against (the relevance filter reads it)"
+    )
     codes: tuple[Code, ...] = ()
     text_patterns: tuple[str, ...] = Field(
         default=(), description="lowercase regular expressions matched against text/display"
@@ -199,9 +212,7 @@ class MgPerKg(Quantity):
 
 
 class Count(Quantity):
-    unit: Literal[
-        "trials", "readings", "doses/day", "sessions/week", "times the adequate minimum"
-    ]
+    unit: Literal["trials", "readings", "doses/day", "sessions/week", "times the adequate minimum"]
 
 
 class Thresholds(_Frozen):
@@ -238,6 +249,8 @@ class Thresholds(_Frozen):
     ketamine_iv_max_mg_per_kg: MgPerKg
     ketamine_sc_im_max_mg_per_kg: MgPerKg
     ketamine_min_infusion_minutes: Minutes
+    rems_monitoring_minutes: Minutes
+    post_dose_bp_minutes: Minutes
     esketamine_device_mg: Milligrams
     esketamine_first_dose_mg: Milligrams
     esketamine_min_session_mg: Milligrams
@@ -260,6 +273,7 @@ class Thresholds(_Frozen):
     future_tolerance_days: Days
     max_planned_start_days: Days
     max_record_age_years: Years
+    stale_active_weeks: Weeks
 
     def items(self) -> Iterable[tuple[str, Quantity]]:
         for name in type(self).model_fields:
@@ -300,7 +314,6 @@ class PolicyKnowledge(_Frozen):
     )
 
 
-
 REQUIRED_CODE_LISTS: tuple[str, ...] = (
     "depressive-disorder",
     "depression-full-remission",
@@ -336,7 +349,6 @@ REQUIRED_CODE_LISTS: tuple[str, ...] = (
 )
 
 
-
 class KnowledgeFileError(KnowledgeBaseError):
     """A knowledge file is missing, not JSON, or does not match its schema."""
 
@@ -350,7 +362,8 @@ class CompiledCodeList:
     source: str
     codes: frozenset[tuple[str, str]]
     patterns: tuple[re.Pattern[str], ...]
-    excludes: tuple[re.Pattern[str], ...] = ()
+    excludes: tuple[re.Pattern[str], ...]
+    applies_to: str
 
     def matches_code(self, system: str | None, code: str | None) -> bool:
         return system is not None and code is not None and (system, code) in self.codes
@@ -433,7 +446,13 @@ def _compile_list(name: str, code_list: CodeList) -> CompiledCodeList:
     except re.error as exc:
         raise KnowledgeFileError(f"code list {name!r} has a bad text pattern: {exc}") from exc
     return CompiledCodeList(
-        name, code_list.description, code_list.source, codes, patterns, excludes
+        name,
+        code_list.description,
+        code_list.source,
+        codes,
+        patterns,
+        excludes,
+        code_list.applies_to,
     )
 
 

@@ -162,8 +162,87 @@ def _reason_use(fact: MedicationFact, knowledge: Knowledge) -> str | None:
     return f"prescribed for {fact.reasons[0].label()}"
 
 
-STALE_ACTIVE_WEEKS = 52
-"""An "active" order with no end or supply older than this is reported as a data gap (DESIGN)."""
+@dataclass(frozen=True)
+class _Said:
+    """What the patient reported (a MedicationStatement) about one ingredient."""
+
+    ref: str
+    start: datetime
+    end: datetime | None
+    not_taken: bool
+
+
+def _patient_reports(
+    facts: list[tuple[MedicationFact, list[ResolvedIngredient]]],
+) -> dict[str, list[_Said]]:
+    """Statements that say a drug was never taken, or when it was stopped, by ingredient."""
+    said: dict[str, list[_Said]] = {}
+    for fact, resolved in facts:
+        if fact.resource_type != "MedicationStatement" or fact.start is None:
+            continue
+        not_taken = fact.status == "not-taken"
+        if not not_taken and (fact.status not in ("stopped", "completed") or fact.end is None):
+            continue
+        for item in resolved:
+            said.setdefault(item.name, []).append(_Said(fact.ref, fact.start, fact.end, not_taken))
+    return said
+
+
+def _reported(
+    fact: MedicationFact,
+    name: str,
+    start: datetime,
+    end: datetime,
+    said: dict[str, list[_Said]],
+    grace: float,
+) -> tuple[datetime | None, str | None]:
+    """The order's end once the patient's own report is applied, and the gap that says why;
+    or (None, the report's reference) when the patient said it was never taken. A statement
+    that the drug was not taken, or was stopped earlier, wins over an order (clinical review
+    M8: the order's supply is not exposure)."""
+    if fact.resource_type != "MedicationRequest":
+        return end, None
+    for report in said.get(name, ()):
+        window_end = report.end or report.start
+        if report.not_taken:
+            low = shift(report.start, days=-grace) or report.start
+            high = shift(window_end, days=grace) or window_end
+            if low <= start <= high:
+                return None, report.ref
+        elif report.end is not None and start <= report.end < end:
+            return report.end, (
+                f"{fact.ref}: {name} supply cut at {report.end.date().isoformat()}, when "
+                f"{report.ref} says it was stopped"
+            )
+    return end, None
+
+
+def _step_spans(
+    fact: MedicationFact, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, float]]:
+    """(start, end, daily amount in the fact's unit) of each titration step of one order."""
+    spans: list[tuple[datetime, datetime, float]] = []
+    cursor = start
+    for index, step in enumerate(fact.steps):
+        last = index == len(fact.steps) - 1
+        stop = end if last or step.days is None else shift(cursor, days=step.days) or end
+        stop = min(stop, end)
+        if stop > cursor:
+            spans.append((cursor, stop, step.daily_value))
+        cursor = stop
+        if cursor >= end:
+            break
+    return spans
+
+
+def _step_mg(
+    fact: MedicationFact, item: ResolvedIngredient, daily_value: float, knowledge: Knowledge
+) -> float | None:
+    if fact.dose_unit == "mg":
+        return round(daily_value, 3)
+    if fact.dose_unit in ("unit", "ml") and item.strength_mg is not None:
+        return round(daily_value * item.strength_mg, 3)
+    return None
 
 
 def exposures(
@@ -175,24 +254,36 @@ def exposures(
 ) -> tuple[list[Exposure], list[str]]:
     """Exposures of every known ingredient, and data gaps for records that cannot be placed.
 
-    Nothing is taken after the date of death; "now" is the end of anything still running.
+    - An exposure is what a record covers: an order from its start for its supply (or until its
+      end date); a statement over its period. Time between supplies is not exposure.
+    - A titration inside one order (dosage steps with durations) gives one exposure per step.
+    - The patient's report wins over an order: an order of a drug the patient said they never
+      took is not exposure, and one they said they stopped ends there.
+    - Nothing is taken after the date of death; "now" is the end of anything still running.
     """
     out: list[Exposure] = []
     gaps: list[str] = []
-    default_days = knowledge.thresholds.default_supply_days.value
+    limits = knowledge.thresholds
+    default_days = limits.default_supply_days.value
+    grace = limits.coverage_grace_days.value
     if deceased_at is not None and deceased_at < now:
         now = deceased_at
     products: dict[tuple[Concept, tuple[IngredientStrength, ...]], list[ResolvedIngredient]] = {}
+    placed: list[tuple[MedicationFact, list[ResolvedIngredient]]] = []
     for fact in facts:
-        if fact.status in SKIPPED_STATUSES or fact.intent == "proposal":
-            continue
         key = (fact.product, fact.ingredients)
         resolved = products.get(key)
         if resolved is None:  # renewals repeat the same product: resolve it once
             resolved = products[key] = resolve_ingredients(
                 fact.product, fact.ingredients, knowledge
             )
-        if not resolved:
+        if resolved:
+            placed.append((fact, resolved))
+    said = _patient_reports(placed)
+    not_taken: dict[tuple[str, str], list[str]] = {}
+    stale_before = shift(now, weeks=-limits.stale_active_weeks.value) or now
+    for fact, resolved in placed:
+        if fact.status in SKIPPED_STATUSES or fact.intent == "proposal":
             continue
         if fact.start is None:
             names = ", ".join(r.name for r in resolved)
@@ -206,7 +297,7 @@ def exposures(
         elif fact.status == "active":
             end = now
             ongoing = True
-            if fact.start < (shift(now, weeks=-STALE_ACTIVE_WEEKS) or fact.start):
+            if fact.start < stale_before:
                 gaps.append(
                     f"{fact.ref}: active since {fact.start.date().isoformat()} with no end or "
                     "supply; taken as still taken, verify"
@@ -224,21 +315,40 @@ def exposures(
         reason_use = _reason_use(fact, knowledge)
         for item in resolved:
             ingredient = knowledge.ingredients[item.name]
+            item_end, report = _reported(fact, item.name, fact.start, end, said, grace)
+            if item_end is None:
+                not_taken.setdefault((item.name, report or "?"), []).append(fact.ref)
+                continue
+            if report:
+                gaps.append(report)
+            item_ongoing = ongoing and item_end >= end
             dose, implausible = plausible_daily_mg(fact, item, knowledge)
             if implausible:
                 gaps.append(implausible)
-            out.append(
-                Exposure(
-                    ingredient=item.name,
-                    role=ingredient.role,
-                    ref=fact.ref,
-                    start=fact.start,
-                    end=end,
-                    ongoing=ongoing,
-                    daily_mg=dose,
-                    non_depression_use=item.non_depression_use or reason_use,
-                    fact=fact,
-                )
+            spans = (
+                [
+                    (s, e, _step_mg(fact, item, d, knowledge))
+                    for s, e, d in _step_spans(fact, fact.start, item_end)
+                ]
+                if fact.steps and dose is not None and not fact.dose_per_kg
+                else [(fact.start, item_end, dose)]
             )
+            for span_start, span_end, span_dose in spans:
+                out.append(
+                    Exposure(
+                        ingredient=item.name,
+                        role=ingredient.role,
+                        ref=fact.ref,
+                        start=span_start,
+                        end=span_end,
+                        ongoing=item_ongoing and span_end >= item_end,
+                        daily_mg=span_dose,
+                        non_depression_use=item.non_depression_use or reason_use,
+                        fact=fact,
+                    )
+                )
+    for (name, report), orders in not_taken.items():
+        shown = ", ".join(orders[:2]) + (f" +{len(orders) - 2} more" if len(orders) > 2 else "")
+        gaps.append(f"{name} reported not taken ({report}): {shown} not counted as exposure")
     out.sort(key=lambda e: (e.start, e.ingredient, e.ref))
     return out, gaps

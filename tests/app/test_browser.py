@@ -32,7 +32,7 @@ OPEN_LAUNCHES = {
     "one-failed-trial": "not-a-candidate",
     "phq9-non-response": "refer-for-evaluation",
     "no-recent-bp-is-a-gap": "refer-for-evaluation",
-    "suicidal-ideation-phq9-item9": "refer-for-evaluation",
+    "suicidal-ideation-phq9-item9": "not-a-candidate",
 }
 """Scenario patient -> the recommendation examples/patients/index.json documents."""
 

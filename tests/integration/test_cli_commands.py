@@ -29,10 +29,11 @@ def _json_out(capsys: pytest.CaptureFixture[str]) -> Any:
 def test_seed_command_prints_each_patient_and_what_it_should_produce(
     fhir_server: FhirTestServer, seeded: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Verify that `seed --json` loads the 50 patients (again: no duplicates) and lists them."""
+    """Verify that `seed --json` loads every scenario patient (again: no duplicates) and lists
+    them."""
     assert cli.main(["seed", "--fhir-server", fhir_server.base_url, "--json"]) == 0
     listed = _json_out(capsys)
-    assert len(listed) == 50
+    assert len(listed) == len(integration_cli.scenario_index())
     first = listed[0]
     assert first["patient_id"] == "trd-two-switches"
     assert first["expected"]["recommendation"] == "refer-for-evaluation"
@@ -275,7 +276,7 @@ def test_invoke_a_running_service_by_url(
             "--fhir-server",
             fhir_server.base_url,
             "--patient",
-            "trd-with-current-mania-or-hypomania",
+            "trd-with-psychosis-history",
             "--service-url",
             running_service,
             mode,
@@ -285,7 +286,7 @@ def test_invoke_a_running_service_by_url(
         body = _json_out(capsys)
         assert body["assessment"]["recommendation"] == "not-recommended"
         assert [c["id"] for c in body["assessment"].get("contraindications", [])] == [
-            "current-mania-or-hypomania"
+            "psychosis-history"
         ]
 
 

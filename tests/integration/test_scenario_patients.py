@@ -1,4 +1,4 @@
-"""The 50 scenario patients (examples/patients) through a real FHIR server, in both modes.
+"""The scenario patients (examples/patients) through a real FHIR server, in both modes.
 
 They are loaded by ``integration_cli.seed`` (what ``ketamine-cds seed`` runs), then every hook is
 fired the way ``ketamine-cds invoke`` fires it: once with the prefetch filled by rendering the
@@ -20,47 +20,20 @@ from integration.fhir_server import FhirTestServer
 from service import integration_cli
 from tests.integration.conftest import TODAY
 from tests.integration.helpers import BothModes, assert_sound, fire
+from tests.scenarios.checks import assert_answer, expect_from_index
 
 INDEX = integration_cli.scenario_index()
 
 
 def check_expected(entry: dict[str, Any], result: BothModes) -> None:
-    """The result documented in index.json (same reading as tests/service/test_scenarios.py)."""
-    expected = entry["expected"]
-    assessment = result.assessment
-    cards = result.cards
-    assert assessment["recommendation"] == expected["recommendation"], assessment
-    assert assessment["failed_adequate_trials"] == expected["failed_adequate_trials"], assessment[
-        "trials"
-    ]
-    outcomes = {t["ingredient"]: t["outcome"] for t in assessment.get("trials", [])}
-    for ingredient, outcome in expected["trial_outcomes"].items():
-        assert outcomes.get(ingredient) == outcome, (ingredient, assessment.get("trials", []))
-    found = {c["id"] for c in assessment.get("contraindications", [])}
-    if (
-        expected.get("contraindications", [])
-        or expected["recommendation"] == "refer-for-evaluation"
-    ):
-        assert found == set(expected.get("contraindications", [])), assessment.get(
-            "contraindications", []
-        )
-    if expected.get("candidate_reasons", []) is not None:
-        assert set(assessment.get("candidate_reasons", [])) == set(
-            expected.get("candidate_reasons", [])
-        )
-    indicators = expected["card_indicators"]
-    if (
-        indicators
-        or expected["recommendation"] == "not-a-candidate"
-        or entry["service"] != "trd-ketamine-screen"
-    ):
-        assert [c["indicator"] for c in cards] == indicators, cards
+    """The result documented in index.json (the same reading as the app-level scenario tests)."""
+    assert_answer(expect_from_index(entry["expected"]), entry["service"], result.fetch.body)
 
 
 def test_seed_loads_every_scenario_patient_and_a_rerun_duplicates_nothing(
     fhir_server: FhirTestServer, seeded: list[integration_cli.SeedResult]
 ) -> None:
-    """Verify that seeding stores all 50 patients once, with their resources, even when rerun."""
+    """Verify that seeding stores every patient once, with their resources, even when rerun."""
     assert [r.patient_id for r in seeded] == [e["patient_id"] for e in INDEX]
     with httpx.Client(timeout=30) as client:
 

@@ -21,6 +21,7 @@ from tests.factories import (
     LOINC,
     NOW,
     condition,
+    course,
     draft_order,
     mdd,
     med_request,
@@ -311,9 +312,17 @@ def test_fail_safe_phq9_item9_read_in_every_shape(
 def test_fail_safe_phq9_panel_total_component_counts_as_severity(
     app_with: Callable[..., TestClient],
 ) -> None:
-    """Verify that the total component of a PHQ-9 panel is read as the PHQ-9 total."""
+    """Verify that the total component of a PHQ-9 panel is read as the PHQ-9 total (severity
+    is a candidate reason after a failed trial, so the patient has one)."""
     panel = _panel({"valueInteger": 0}, {"valueInteger": 24})
-    resources = [patient(), mdd(), panel]
+    failed = course(
+        SERTRALINE_100[0],
+        rxcui=SERTRALINE_100[1],
+        start_weeks_ago=30,
+        weeks=12,
+        last_reason="ineffective",
+    )
+    resources = [patient(), mdd(), *failed, panel]
     client = app_with()
     body = hook_request(SCREEN, resources, observation_codes={"44249-1"})
     assessment = client.post(f"/cds-services/{SCREEN}/explain", json=body).json()["assessment"]

@@ -1,15 +1,6 @@
-"""Clinical scenarios: a patient's FHIR resources and what each hook must answer.
-
-Each scenario is built fresh (new resource ids) by a function, with dates relative to the frozen
-clock. Used by tests/service/test_scenarios.py in both modes (full prefetch; no prefetch against a
-FHIR server with paging).
-"""
+"""The service's own scenarios: one per rule, each contraindication, each hook."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from tests.factories import (
     ICD10,
@@ -29,74 +20,27 @@ from tests.factories import (
     phq9,
     phq9_item9,
 )
+from tests.scenarios.model import (
+    AMITRIPTYLINE_25,
+    ARIPIPRAZOLE_5,
+    CITALOPRAM_20,
+    ESCITALOPRAM_20,
+    FLUOXETINE_20,
+    MIRTAZAPINE_30,
+    SERTRALINE_100,
+    TRAZODONE_50,
+    TRD,
+    VENLAFAXINE_75,
+    VENLAFAXINE_150,
+    Expect,
+    Scenario,
+    drug_course,
+    finding_scenario,
+    trd_history,
+    trd_patient,
+)
 
-SERTRALINE_100 = ("sertraline 100 MG Oral Tablet", "312938")
-ESCITALOPRAM_20 = ("escitalopram 20 MG Oral Tablet", "351250")
-VENLAFAXINE_150 = ("24 HR venlafaxine 150 MG Extended Release Oral Capsule", "313581")
-VENLAFAXINE_75 = ("24 HR venlafaxine 75 MG Extended Release Oral Capsule", "313585")
-FLUOXETINE_20 = ("fluoxetine 20 MG Oral Capsule", "310385")
-CITALOPRAM_20 = ("citalopram 20 MG Oral Tablet", "200371")
-MIRTAZAPINE_30 = ("mirtazapine 30 MG Oral Tablet", "314111")
-TRAZODONE_50 = ("trazodone hydrochloride 50 MG Oral Tablet", "856377")
-AMITRIPTYLINE_25 = ("amitriptyline hydrochloride 25 MG Oral Tablet", "856834")
-ARIPIPRAZOLE_5 = ("aripiprazole 5 MG Oral Tablet", "402131")
-
-
-def _c(drug: tuple[str, str], **kw: Any) -> list[dict[str, Any]]:
-    return course(drug[0], rxcui=drug[1], **kw)
-
-
-def trd_history() -> list[dict[str, Any]]:
-    """Two failed adequate trials (switches), a third ongoing; normal recent BP."""
-    return [
-        *_c(SERTRALINE_100, start_weeks_ago=60, weeks=12),
-        *_c(ESCITALOPRAM_20, start_weeks_ago=47, weeks=10),
-        *_c(VENLAFAXINE_150, start_weeks_ago=36, weeks=40, last_status="active"),
-        blood_pressure(128, 80, days_ago=10),
-        blood_pressure(124, 78, days_ago=40),
-    ]
-
-
-def trd_patient(*extra: dict[str, Any], **patient_kw: Any) -> list[dict[str, Any]]:
-    return [patient(**patient_kw), mdd(), *trd_history(), *extra]
-
-
-@dataclass
-class Expect:
-    recommendation: str | None = None
-    failed: int | None = None
-    outcomes: dict[str, str] = field(default_factory=dict)
-    contraindications: set[str] = field(default_factory=set)
-    reasons: set[str] | None = None
-    indicators: list[str] = field(default_factory=list)
-    summary_has: str | None = None
-    gap_has: str | None = None
-    has_suggestion: bool | None = None
-
-
-@dataclass
-class Scenario:
-    id: str
-    describe: str
-    build: Callable[[], list[dict[str, Any]]]
-    expect: Expect
-    service: str = "trd-ketamine-screen"
-    orders: Callable[[], list[dict[str, Any]]] | None = None
-
-
-TRD = "treatment-resistant-depression"
-
-
-def _ci(name: str, *extra: dict[str, Any], **patient_kw: Any) -> Scenario:
-    return Scenario(
-        f"trd-with-{name}",
-        f"TRD patient with {name}: not recommended",
-        lambda: trd_patient(*extra, **patient_kw),
-        Expect("not-recommended", 2, contraindications={name}, indicators=["warning"]),
-    )
-
-
-SCENARIOS: list[Scenario] = [
+CORE: list[Scenario] = [
     Scenario(
         "trd-two-switches",
         "Two adequate trials each followed by a switch: refer",
@@ -116,8 +60,8 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(SERTRALINE_100, start_weeks_ago=30, weeks=12),
-            *_c(ESCITALOPRAM_20, start_weeks_ago=17, weeks=20, last_status="active"),
+            *drug_course(SERTRALINE_100, start_weeks_ago=30, weeks=12),
+            *drug_course(ESCITALOPRAM_20, start_weeks_ago=17, weeks=20, last_status="active"),
             blood_pressure(120, 80, days_ago=5),
         ],
         Expect(
@@ -138,8 +82,8 @@ SCENARIOS: list[Scenario] = [
                 status="stopped",
                 status_reason_code="sintol",
             ),
-            *_c(ESCITALOPRAM_20, start_weeks_ago=36, weeks=12),
-            *_c(VENLAFAXINE_150, start_weeks_ago=23, weeks=30, last_status="active"),
+            *drug_course(ESCITALOPRAM_20, start_weeks_ago=36, weeks=12),
+            *drug_course(VENLAFAXINE_150, start_weeks_ago=23, weeks=30, last_status="active"),
             blood_pressure(120, 80, days_ago=5),
         ],
         Expect("not-a-candidate", 1, {"sertraline": "intolerance", "escitalopram": "failed"}),
@@ -150,9 +94,9 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(VENLAFAXINE_75, start_weeks_ago=50, weeks=10),
-            *_c(SERTRALINE_100, start_weeks_ago=39, weeks=12),
-            *_c(FLUOXETINE_20, start_weeks_ago=26, weeks=26, last_status="active"),
+            *drug_course(VENLAFAXINE_75, start_weeks_ago=50, weeks=10),
+            *drug_course(SERTRALINE_100, start_weeks_ago=39, weeks=12),
+            *drug_course(FLUOXETINE_20, start_weeks_ago=26, weeks=26, last_status="active"),
             blood_pressure(120, 80, days_ago=5),
         ],
         Expect("not-a-candidate", 1, {"venlafaxine": "inadequate-dose", "sertraline": "failed"}),
@@ -163,9 +107,9 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(CITALOPRAM_20, start_weeks_ago=40, weeks=4),
-            *_c(SERTRALINE_100, start_weeks_ago=35, weeks=12),
-            *_c(FLUOXETINE_20, start_weeks_ago=22, weeks=22, last_status="active"),
+            *drug_course(CITALOPRAM_20, start_weeks_ago=40, weeks=4),
+            *drug_course(SERTRALINE_100, start_weeks_ago=35, weeks=12),
+            *drug_course(FLUOXETINE_20, start_weeks_ago=22, weeks=22, last_status="active"),
             blood_pressure(120, 80, days_ago=5),
         ],
         Expect("not-a-candidate", 1, {"citalopram": "inadequate-duration", "sertraline": "failed"}),
@@ -175,7 +119,7 @@ SCENARIOS: list[Scenario] = [
         "Trazodone 50 mg at night is not a depression trial and is not a switch",
         lambda: [
             *trd_patient(),
-            *_c(TRAZODONE_50, start_weeks_ago=58, weeks=56, last_status="active"),
+            *drug_course(TRAZODONE_50, start_weeks_ago=58, weeks=56, last_status="active"),
         ],
         Expect(
             "refer-for-evaluation", 2, {"trazodone": "not-for-depression", "sertraline": "failed"}
@@ -187,7 +131,7 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(
+            *drug_course(
                 AMITRIPTYLINE_25,
                 start_weeks_ago=30,
                 weeks=20,
@@ -195,7 +139,7 @@ SCENARIOS: list[Scenario] = [
                     "coding": [{"system": ICD10, "code": "G89.29", "display": "Other chronic pain"}]
                 },
             ),
-            *_c(SERTRALINE_100, start_weeks_ago=20, weeks=20, last_status="active"),
+            *drug_course(SERTRALINE_100, start_weeks_ago=20, weeks=20, last_status="active"),
             blood_pressure(120, 80, days_ago=5),
         ],
         Expect(
@@ -208,9 +152,9 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
+            *drug_course(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
             phq9(22, weeks_ago=26),
-            *_c(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
+            *drug_course(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
             phq9(20, weeks_ago=2),
             blood_pressure(118, 76, days_ago=3),
         ],
@@ -227,9 +171,9 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
+            *drug_course(FLUOXETINE_20, start_weeks_ago=40, weeks=14),
             phq9(20, weeks_ago=26),
-            *_c(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
+            *drug_course(SERTRALINE_100, start_weeks_ago=25, weeks=26, last_status="active"),
             phq9(6, weeks_ago=2),
             blood_pressure(118, 76, days_ago=3),
         ],
@@ -267,9 +211,9 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(FLUOXETINE_20, start_weeks_ago=50, weeks=12),
-            *_c(SERTRALINE_100, start_weeks_ago=37, weeks=37, last_status="active"),
-            *_c(ARIPIPRAZOLE_5, start_weeks_ago=20, weeks=20, last_status="active"),
+            *drug_course(FLUOXETINE_20, start_weeks_ago=50, weeks=12),
+            *drug_course(SERTRALINE_100, start_weeks_ago=37, weeks=37, last_status="active"),
+            *drug_course(ARIPIPRAZOLE_5, start_weeks_ago=20, weeks=20, last_status="active"),
             blood_pressure(118, 76, days_ago=3),
         ],
         Expect("refer-for-evaluation", 2, {"fluoxetine": "failed", "sertraline": "failed"}),
@@ -305,7 +249,7 @@ SCENARIOS: list[Scenario] = [
                 )
                 for w in (47, 43, 39)
             ],
-            *_c(VENLAFAXINE_150, start_weeks_ago=35, weeks=35, last_status="active"),
+            *drug_course(VENLAFAXINE_150, start_weeks_ago=35, weeks=35, last_status="active"),
             blood_pressure(118, 76, days_ago=3),
         ],
         Expect("refer-for-evaluation", 2, {"sertraline": "failed", "escitalopram": "failed"}),
@@ -328,7 +272,7 @@ SCENARIOS: list[Scenario] = [
                 )
                 for w in (47, 43, 39)
             ],
-            *_c(MIRTAZAPINE_30, start_weeks_ago=35, weeks=35, last_status="active"),
+            *drug_course(MIRTAZAPINE_30, start_weeks_ago=35, weeks=35, last_status="active"),
             blood_pressure(118, 76, days_ago=3),
         ],
         Expect(
@@ -345,7 +289,7 @@ SCENARIOS: list[Scenario] = [
             mdd(),
             *course("Zoloft", start_weeks_ago=60, weeks=12, dose=None),
             *course("Celexa", start_weeks_ago=47, weeks=10, dose=None),
-            *_c(VENLAFAXINE_150, start_weeks_ago=36, weeks=36, last_status="active"),
+            *drug_course(VENLAFAXINE_150, start_weeks_ago=36, weeks=36, last_status="active"),
             blood_pressure(118, 76, days_ago=3),
         ],
         Expect(
@@ -370,14 +314,14 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(SERTRALINE_100, start_weeks_ago=200, weeks=12),
-            *_c(ESCITALOPRAM_20, start_weeks_ago=187, weeks=10),
-            *_c(FLUOXETINE_20, start_weeks_ago=176, weeks=12),
+            *drug_course(SERTRALINE_100, start_weeks_ago=200, weeks=12),
+            *drug_course(ESCITALOPRAM_20, start_weeks_ago=187, weeks=10),
+            *drug_course(FLUOXETINE_20, start_weeks_ago=176, weeks=12),
             blood_pressure(118, 76, days_ago=3),
         ],
         Expect("not-a-candidate", 0, indicators=[]),
     ),
-    _ci(
+    finding_scenario(
         "psychosis-history",
         condition(
             "F20.9",
@@ -411,9 +355,19 @@ SCENARIOS: list[Scenario] = [
         ),
         Expect("not-recommended", 2, contraindications={"psychosis-history"}),
     ),
-    _ci(
-        "current-mania-or-hypomania",
-        condition("F31.0", "Bipolar disorder, current episode hypomanic", onset_weeks_ago=2),
+    Scenario(
+        "trd-with-current-mania-or-hypomania",
+        "Current hypomania beside an MDD code and two failures: confirm the diagnosis first",
+        lambda: trd_patient(
+            condition("F31.0", "Bipolar disorder, current episode hypomanic", onset_weeks_ago=2)
+        ),
+        Expect(
+            "insufficient-data",
+            2,
+            contraindications={"current-mania-or-hypomania"},
+            indicators=["info"],
+            summary_has="bipolar disorder is recorded",
+        ),
     ),
     Scenario(
         "trd-with-uncontrolled-hypertension",
@@ -435,11 +389,13 @@ SCENARIOS: list[Scenario] = [
         ),
         Expect("refer-for-evaluation", 2, contraindications=set()),
     ),
-    _ci(
+    finding_scenario(
         "serious-heart-disease", condition("I50.22", "Chronic systolic (congestive) heart failure")
     ),
-    _ci("aneurysmal-vascular-disease-or-avm", condition("I67.1", "Cerebral aneurysm, nonruptured")),
-    _ci(
+    finding_scenario(
+        "aneurysmal-vascular-disease-or-avm", condition("I67.1", "Cerebral aneurysm, nonruptured")
+    ),
+    finding_scenario(
         "intracerebral-hemorrhage-history",
         condition(
             "I69.151",
@@ -447,21 +403,25 @@ SCENARIOS: list[Scenario] = [
             status="inactive",
         ),
     ),
-    _ci("ketamine-hypersensitivity", allergy("Ketamine", rxcui="6130")),
+    finding_scenario("ketamine-hypersensitivity", allergy("Ketamine", rxcui="6130")),
     Scenario(
         "refuted-ketamine-allergy",
         "A refuted ketamine allergy is ignored",
         lambda: trd_patient(allergy("Ketamine", rxcui="6130", verification="refuted")),
         Expect("refer-for-evaluation", 2),
     ),
-    _ci("active-substance-use-disorder", condition("F10.20", "Alcohol dependence, uncomplicated")),
+    finding_scenario(
+        "active-substance-use-disorder", condition("F10.20", "Alcohol dependence, uncomplicated")
+    ),
     Scenario(
         "sud-in-remission",
         "Alcohol dependence in remission does not count as active",
         lambda: trd_patient(condition("F10.21", "Alcohol dependence, in remission")),
         Expect("refer-for-evaluation", 2, contraindications=set()),
     ),
-    _ci("pregnancy", condition("Z33.1", "Pregnant state, incidental", onset_weeks_ago=10)),
+    finding_scenario(
+        "pregnancy", condition("Z33.1", "Pregnant state, incidental", onset_weeks_ago=10)
+    ),
     Scenario(
         "past-pregnancy",
         "A pregnancy 80 weeks ago, resolved, is not current",
@@ -476,13 +436,13 @@ SCENARIOS: list[Scenario] = [
         ),
         Expect("refer-for-evaluation", 2, contraindications=set()),
     ),
-    _ci(
+    finding_scenario(
         "breastfeeding",
         condition(
             "Z39.1", "Encounter for care and examination of lactating mother", onset_weeks_ago=8
         ),
     ),
-    _ci("minor", birth="2010-03-02"),
+    finding_scenario("minor", birth="2010-03-02"),
     Scenario(
         "minor-by-partial-birth-date",
         "Birth year 2008 only: could still be 17, flagged as a minor",
@@ -491,7 +451,7 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "suicidal-ideation-phq9-item9",
-        "Depression with PHQ-9 item 9 = 2 this week: refer, warning",
+        "Depression with PHQ-9 item 9 = 2 this week: a same-day risk assessment, no referral",
         lambda: [
             patient(),
             mdd(),
@@ -499,30 +459,52 @@ SCENARIOS: list[Scenario] = [
             phq9_item9(2, weeks_ago=1),
             blood_pressure(118, 76, days_ago=3),
         ],
-        Expect("refer-for-evaluation", 0, reasons={"suicidal-ideation"}, indicators=["warning"]),
+        Expect(
+            "not-a-candidate",
+            0,
+            reasons={"suicidal-ideation"},
+            indicators=["warning"],
+            summary_has="same-day suicide risk assessment",
+        ),
     ),
     Scenario(
         "severe-depression-code",
-        "Severe major depression code, no trials: refer",
+        "Severe major depression code after one failed trial: refer (off-label ketamine)",
         lambda: [
             patient(),
             condition(
                 "F32.2",
                 "Major depressive disorder, single episode, severe without psychotic features",
+                onset_weeks_ago=4,
             ),
+            *drug_course(SERTRALINE_100, start_weeks_ago=30, weeks=12, last_reason="ineffective"),
+            *drug_course(ESCITALOPRAM_20, start_weeks_ago=17, weeks=20, last_status="active"),
             blood_pressure(118, 76, days_ago=3),
         ],
-        Expect("refer-for-evaluation", 0, reasons={"severe-depression"}),
+        Expect(
+            "refer-for-evaluation",
+            1,
+            reasons={"severe-depression"},
+            indicators=["info"],
+            detail_has=("off-label ketamine",),
+        ),
     ),
     Scenario(
         "bipolar-depression",
-        "Bipolar disorder, current episode depressed, moderate",
+        "Bipolar depression after a failed trial: specialist, off-label ketamine; not pre-selected",
         lambda: [
             patient(),
             condition("F31.32", "Bipolar disorder, current episode depressed, moderate"),
+            *drug_course(SERTRALINE_100, start_weeks_ago=30, weeks=12, last_reason="ineffective"),
             blood_pressure(118, 76, days_ago=3),
         ],
-        Expect("refer-for-evaluation", 0, reasons={"bipolar-depression"}),
+        Expect(
+            "refer-for-evaluation",
+            1,
+            reasons={"bipolar-depression"},
+            recommended_suggestion=False,
+            detail_has=("third-line",),
+        ),
     ),
     Scenario(
         "bipolar-without-phase",
@@ -585,7 +567,7 @@ SCENARIOS: list[Scenario] = [
         lambda: [
             patient(),
             mdd(),
-            *_c(SERTRALINE_100, start_weeks_ago=30, weeks=12, last_reason="not effective"),
+            *drug_course(SERTRALINE_100, start_weeks_ago=30, weeks=12, last_reason="not effective"),
             blood_pressure(120, 80, days_ago=5),
         ],
         Expect("not-a-candidate", 1, {"sertraline": "failed"}, indicators=[]),
@@ -597,11 +579,26 @@ SCENARIOS: list[Scenario] = [
     # order-sign
     Scenario(
         "order-sign-esketamine-safe",
-        "Esketamine order, no contraindication, BP last week: no card",
-        trd_patient,
+        "Esketamine 56 mg twice weekly, on esketamine for two weeks, BP today: no card",
+        lambda: trd_patient(
+            *[
+                med_request(
+                    "esketamine 28 MG Nasal Spray (SPRAVATO)",
+                    weeks_ago=w,
+                    dose=56,
+                    unit="mg",
+                    per_day=None,
+                    supply_days=1,
+                )
+                for w in (2, 1.5, 1, 0.5)
+            ],
+            blood_pressure(124, 78, days_ago=0.05),
+        ),
         Expect("refer-for-evaluation", 2, indicators=[]),
         service="ketamine-order-safety",
-        orders=lambda: [draft_order("esketamine 28 MG Nasal Spray (SPRAVATO)", dose=56, unit="mg")],
+        orders=lambda: [
+            draft_order("esketamine 28 MG Nasal Spray (SPRAVATO)", dose=56, unit="mg", per_week=2)
+        ],
     ),
     Scenario(
         "order-sign-ketamine-overdose",
