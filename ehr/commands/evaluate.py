@@ -1,0 +1,103 @@
+"""``ketamine-cds evaluate PATH [--patient ID] [--json] [--no-roll]``: assess a Bundle file.
+
+The Bundle is loaded into an in-memory FHIR server, and the patient-view service is called the
+way an EHR calls it: the prefetch its discovery templates ask for, sent to the app in this process
+(development mode) on its explain endpoint. Prints the trials with their evidence, the
+contraindications, the data gaps and the cards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ehr.bundles import patient_id_of, stored_resources
+from ehr.commands.run import run
+from ehr.date_roller import roll_dates, today
+from ehr.errors import EhrError
+from ehr.fhir_http import response_problem
+from ehr.hook_request import prefetched_request
+from ehr.memory_fhir import MemoryFhirServer
+from ehr.output import console, errors, print_assessment, print_cards
+from ehr.service_client import call_service, service_client
+from ehr.services import local_services, pick_service
+
+OFFLINE_FHIR = "http://offline.ehr.invalid/fhir"
+"""The in-memory server's base URL (it appears only in the prefetch entries' fullUrl)."""
+USER = "Practitioner/offline"
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        errors.print(f"[red]error:[/red] {path} does not exist")
+        raise SystemExit(2) from None
+    except json.JSONDecodeError as exc:
+        errors.print(f"[red]error:[/red] {path} is not JSON ({exc.msg} at line {exc.lineno})")
+        raise SystemExit(2) from exc
+    if not isinstance(data, dict) or "resourceType" not in data:
+        errors.print(f"[red]error:[/red] {path} is not a FHIR resource or Bundle")
+        raise SystemExit(2)
+    return data
+
+
+def patient_view_request(resources: list[dict[str, Any]], patient_id: str) -> dict[str, Any]:
+    """The patient-view request of an EHR holding ``resources``, with the prefetch filled."""
+    service = pick_service(local_services(), "patient-view")
+    server = MemoryFhirServer(resources, base=OFFLINE_FHIR)
+    return prefetched_request(service, server, patient_id, user=USER)
+
+
+async def _explain(body: dict[str, Any]) -> dict[str, Any]:
+    service = pick_service(local_services(), body["hook"])
+    async with service_client(None) as client:
+        response = await call_service(client, service["id"], body, explain=True)
+    if response.status_code != 200:
+        raise EhrError(f"the service answered {response_problem(response)}")
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def _print_explained(body: dict[str, Any], as_json: bool) -> int:
+    answer = await _explain(body)
+    if as_json:
+        console.print_json(
+            json.dumps({"cards": answer["cards"], "assessment": answer["assessment"]})
+        )
+        return 0
+    assessment = answer["assessment"]
+    console.rule(
+        f"Patient {body['context']['patientId']}  (rule set {assessment['ruleset_version']})"
+    )
+    print_assessment(assessment)
+    print_cards(answer["cards"], "patient-view: ")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    bundle = _load_json(Path(args.path))
+    if args.roll:
+        bundle = roll_dates(bundle, today())
+    resources = stored_resources(bundle)
+    patient_id = args.patient or patient_id_of(resources)
+    if patient_id is None:
+        errors.print("[red]error:[/red] the Bundle has no Patient; pass --patient ID")
+        return 2
+    return run(_print_explained(patient_view_request(resources, patient_id), args.json))
+
+
+def register(sub: Any) -> None:
+    evaluate = sub.add_parser("evaluate", help="assess a patient Bundle file offline")
+    evaluate.add_argument("path")
+    evaluate.add_argument("--patient", help="Patient id when the Bundle holds several")
+    evaluate.add_argument("--json", action="store_true", help="print cards and assessment as JSON")
+    evaluate.add_argument(
+        "--no-roll",
+        dest="roll",
+        action="store_false",
+        help="do not move dates to today (Bundle.timestamp anchors them)",
+    )
+    evaluate.set_defaults(func=cmd_evaluate)
