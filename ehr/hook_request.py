@@ -3,15 +3,16 @@
 The context holds ``userId`` and ``patientId``, and for the order hooks (``ORDER_HOOKS``) the
 draft orders as a collection Bundle, with ``selections`` for ``order-select`` (by default every
 draft order). The data go as ``prefetch``, or as ``fhirServer`` (+ ``fhirAuthorization``) for the
-service to query, or both. ``prefetched_request`` is the whole request of an EHR whose FHIR
-server is an in-memory one: the prefetch filled from the service's discovery templates.
+service to query, or both. ``CdsClient.request`` is the whole request of an EHR that holds the
+patient's chart: the prefetch filled from the service's discovery templates, or its FHIR server.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from ehr.memory_fhir import MemoryFhirServer
 from ehr.prefetch_fill import prefetch_from_memory
@@ -78,20 +79,43 @@ def hook_request(
     return body
 
 
-def prefetched_request(
-    service: dict[str, Any],
-    server: MemoryFhirServer,
-    patient_id: str,
-    *,
-    user: str,
-    draft_orders: Sequence[dict[str, Any]] | None = None,
-    selections: Sequence[str] | None = None,
-    ignore: Collection[str] = (),
-    hook_instance: str | None = None,
-) -> dict[str, Any]:
-    """The request for ``service`` (a discovery entry), every template filled from ``server``."""
-    context = hook_context(
-        service["hook"], patient_id, user=user, draft_orders=draft_orders, selections=selections
-    )
-    prefetch = prefetch_from_memory(server, service["prefetch"], context, ignore=ignore)
-    return hook_request(service["hook"], context, prefetch=prefetch, hook_instance=hook_instance)
+@dataclass(frozen=True)
+class CdsClient:
+    """An EHR as a CDS client: its user, its FHIR server's base URL, the ``fhirAuthorization``
+    it hands over, and (for byte-identical requests) a fixed ``hookInstance``."""
+
+    user: str
+    fhir_server: str
+    fhir_authorization: dict[str, Any] | None = None
+    hook_instance: str | None = None
+
+    def request(
+        self,
+        service: dict[str, Any],
+        resources: list[dict[str, Any]],
+        patient_id: str,
+        *,
+        mode: Literal["prefetch", "fetch"] = "prefetch",
+        draft_orders: Sequence[dict[str, Any]] | None = None,
+        selections: Sequence[str] | None = None,
+        ignore: Collection[str] = (),
+    ) -> dict[str, Any]:
+        """The request for ``service`` (a discovery entry) about a patient whose chart is
+        ``resources``. "prefetch": every template filled from the chart, held in an in-memory
+        FHIR server (``ignore``: search parameters it cannot apply); "fetch": ``fhirServer`` and
+        ``fhirAuthorization`` for the service to query."""
+        hook = service["hook"]
+        context = hook_context(
+            hook, patient_id, user=self.user, draft_orders=draft_orders, selections=selections
+        )
+        if mode == "fetch":
+            return hook_request(
+                hook,
+                context,
+                fhir_server=self.fhir_server,
+                fhir_authorization=self.fhir_authorization,
+                hook_instance=self.hook_instance,
+            )
+        server = MemoryFhirServer(resources, base=self.fhir_server)
+        prefetch = prefetch_from_memory(server, service["prefetch"], context, ignore=ignore)
+        return hook_request(hook, context, prefetch=prefetch, hook_instance=self.hook_instance)

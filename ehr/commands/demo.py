@@ -11,8 +11,7 @@ from typing import Any
 from ehr.bundles import stored_resources
 from ehr.commands.serve import settings_for
 from ehr.date_roller import today
-from ehr.hook_request import prefetched_request
-from ehr.memory_fhir import MemoryFhirServer
+from ehr.hook_request import CdsClient
 from ehr.output import console, errors, print_cards
 from ehr.scenarios import EXAMPLES, scenario_bundle, scenario_draft_orders, scenario_index
 from ehr.services import pick_service
@@ -26,8 +25,7 @@ DEMO = (
     "order-sign-ketamine-overdose",
     "order-sign-contraindicated",
 )
-DEMO_FHIR = "http://demo.ehr.invalid/fhir"
-USER = "Practitioner/demo"
+DEMO_EHR = CdsClient(user="Practitioner/demo", fhir_server="http://demo.ehr.invalid/fhir")
 
 
 def demo_requests(services: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -39,11 +37,9 @@ def demo_requests(services: list[dict[str, Any]]) -> list[tuple[str, str, dict[s
             continue
         service = pick_service(services, entry["service"])
         patient_id = entry["patient_id"]
-        server = MemoryFhirServer(
-            stored_resources(scenario_bundle(entry, today=day)), base=DEMO_FHIR
-        )
+        chart = stored_resources(scenario_bundle(entry, today=day))
         drafts = scenario_draft_orders(entry, today=day, patient_id=patient_id)
-        body = prefetched_request(service, server, patient_id, user=USER, draft_orders=drafts)
+        body = DEMO_EHR.request(service, chart, patient_id, draft_orders=drafts)
         requests.append((entry["description"], service["id"], body))
     return requests
 

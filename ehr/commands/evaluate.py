@@ -18,15 +18,13 @@ from ehr.commands.run import run
 from ehr.date_roller import roll_dates, today
 from ehr.errors import EhrError
 from ehr.fhir_http import response_problem
-from ehr.hook_request import prefetched_request
-from ehr.memory_fhir import MemoryFhirServer
+from ehr.hook_request import CdsClient
 from ehr.output import console, errors, print_assessment, print_cards
 from ehr.service_client import call_service, service_client
 from ehr.services import local_services, pick_service
 
-OFFLINE_FHIR = "http://offline.ehr.invalid/fhir"
-"""The in-memory server's base URL (it appears only in the prefetch entries' fullUrl)."""
-USER = "Practitioner/offline"
+OFFLINE = CdsClient(user="Practitioner/offline", fhir_server="http://offline.ehr.invalid/fhir")
+"""The EHR: its FHIR server is in memory (the base URL appears only in the entries' fullUrl)."""
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -46,9 +44,7 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 def patient_view_request(resources: list[dict[str, Any]], patient_id: str) -> dict[str, Any]:
     """The patient-view request of an EHR holding ``resources``, with the prefetch filled."""
-    service = pick_service(local_services(), "patient-view")
-    server = MemoryFhirServer(resources, base=OFFLINE_FHIR)
-    return prefetched_request(service, server, patient_id, user=USER)
+    return OFFLINE.request(pick_service(local_services(), "patient-view"), resources, patient_id)
 
 
 async def _explain(body: dict[str, Any]) -> dict[str, Any]:
