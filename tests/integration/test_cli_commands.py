@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import uvicorn
 
+from ehr import cli
+from ehr.keys import generate_keys
+from ehr.scenarios import find_scenario
 from integration.fhir_server import FhirTestServer
-from service import cli, integration_cli
-from service.keys_cli import generate_keys
 from service.main import create_app
 from service.settings import Settings
 from tests.integration.conftest import TODAY
@@ -324,11 +325,7 @@ def test_invoke_a_service_that_requires_a_jwt(
 
 def test_find_scenario_matches_exact_and_prefixed_ids() -> None:
     """Verify the scenario lookup behind the default draft orders."""
-    assert integration_cli.find_scenario("order-sign-other-drug")["file"] == (
-        "order-sign-other-drug.json"
-    )
-    assert integration_cli.find_scenario("kcds-order-sign-other-drug")["file"] == (
-        "order-sign-other-drug.json"
-    )
-    assert integration_cli.find_scenario("xorder-sign-other-drug") is None
-    assert integration_cli.find_scenario("unknown") is None
+    assert find_scenario("order-sign-other-drug")["file"] == ("order-sign-other-drug.json")
+    assert find_scenario("kcds-order-sign-other-drug")["file"] == ("order-sign-other-drug.json")
+    assert find_scenario("xorder-sign-other-drug") is None
+    assert find_scenario("unknown") is None
