@@ -41,18 +41,21 @@ def hook_context(
     draft_orders: Sequence[dict[str, Any]] | None = None,
     selections: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """The context of ``hook``; draft orders (each with an id) are entries with a ``fullUrl``
+    derived from their ``Type/id``."""
     context: dict[str, Any] = {"userId": user, "patientId": patient_id}
     if hook in ORDER_HOOKS:
-        orders = list(draft_orders or [])
+        refs = [f"{o['resourceType']}/{o['id']}" for o in draft_orders or []]
         context["draftOrders"] = {
             "resourceType": "Bundle",
             "type": "collection",
-            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": o} for o in orders],
+            "entry": [
+                {"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, ref)}", "resource": o}
+                for ref, o in zip(refs, draft_orders or [], strict=True)
+            ],
         }
         if hook == "order-select":
-            context["selections"] = list(
-                selections or [f"{o['resourceType']}/{o['id']}" for o in orders]
-            )
+            context["selections"] = list(selections or refs)
     return context
 
 
@@ -82,7 +85,7 @@ def hook_request(
 @dataclass(frozen=True)
 class CdsClient:
     """An EHR as a CDS client: its user, its FHIR server's base URL, the ``fhirAuthorization``
-    it hands over, and (for byte-identical requests) a fixed ``hookInstance``."""
+    it hands over, and (for repeatable requests) a fixed ``hookInstance``."""
 
     user: str
     fhir_server: str
