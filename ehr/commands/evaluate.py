@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ehr.bundles import patient_id_of, stored_resources
+from ehr.commands.options import add_no_roll
 from ehr.commands.run import run
 from ehr.date_roller import roll_dates, today
 from ehr.errors import EhrError
@@ -90,10 +91,5 @@ def register(sub: Any) -> None:
     evaluate.add_argument("path")
     evaluate.add_argument("--patient", help="Patient id when the Bundle holds several")
     evaluate.add_argument("--json", action="store_true", help="print cards and assessment as JSON")
-    evaluate.add_argument(
-        "--no-roll",
-        dest="roll",
-        action="store_false",
-        help="do not move dates to today (Bundle.timestamp anchors them)",
-    )
+    add_no_roll(evaluate, "do not move dates to today (Bundle.timestamp anchors them)")
     evaluate.set_defaults(func=cmd_evaluate)

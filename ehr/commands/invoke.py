@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from ehr.commands.options import add_no_roll
 from ehr.commands.run import run
 from ehr.date_roller import today
 from ehr.errors import EhrError
@@ -186,12 +187,7 @@ def _call_options(parser: argparse.ArgumentParser) -> None:
         default=15.0,
         help="in-process service: seconds allowed per FHIR request (default 15)",
     )
-    parser.add_argument(
-        "--no-roll",
-        dest="roll",
-        action="store_false",
-        help="scenario draft orders keep their written dates",
-    )
+    add_no_roll(parser, "scenario draft orders keep their written dates")
     parser.add_argument("--json", action="store_true", help="print the service's JSON answer")
 
 

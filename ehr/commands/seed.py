@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ehr.commands.options import add_no_roll
 from ehr.commands.run import run
 from ehr.date_roller import today
 from ehr.errors import EhrError
@@ -100,11 +101,6 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--only", action="append", metavar="PATIENT", help="load only this scenario (repeatable)"
     )
-    parser.add_argument(
-        "--no-roll",
-        dest="roll",
-        action="store_false",
-        help="keep the dates as written (relative to Bundle.timestamp)",
-    )
+    add_no_roll(parser, "keep the dates as written (relative to Bundle.timestamp)")
     parser.add_argument("--json", action="store_true", help="print the patients as JSON")
     parser.set_defaults(func=cmd_seed)
