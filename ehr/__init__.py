@@ -6,6 +6,8 @@ prefetch filled from the discovery templates (``prefetch_fill``), hook requests 
 client that builds them from a chart (``hook_request``), the services as discovery lists them
 (``services``), the scenario patients and seeding them into a FHIR server (``scenarios``,
 ``seeding``), test credentials (``keys``), calling the service (``service_client``) and the
-``ketamine-cds`` command line (``cli``, ``commands/``, ``output``). It may import ``service``, ``hooks`` and ``fhir_mappers``; nothing there
-imports it (tests/test_guards.py).
+``ketamine-cds`` command line (``cli``, ``commands/``, ``output``).
+
+It may import ``service``, ``hooks`` and ``fhir_mappers``; nothing there imports it
+(tests/test_guards.py).
 """

@@ -43,23 +43,17 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def patient_view_request(resources: list[dict[str, Any]], patient_id: str) -> dict[str, Any]:
-    """The patient-view request of an EHR holding ``resources``, with the prefetch filled."""
-    return OFFLINE.request(pick_service(local_services(), "patient-view"), resources, patient_id)
-
-
-async def _explain(body: dict[str, Any]) -> dict[str, Any]:
-    service = pick_service(local_services(), body["hook"])
+async def _explain(service_id: str, body: dict[str, Any]) -> dict[str, Any]:
     async with service_client(None) as client:
-        response = await call_service(client, service["id"], body, explain=True)
+        response = await call_service(client, service_id, body, explain=True)
     if response.status_code != 200:
         raise EhrError(f"the service answered {response_problem(response)}")
     answer: dict[str, Any] = response.json()
     return answer
 
 
-async def _print_explained(body: dict[str, Any], as_json: bool) -> int:
-    answer = await _explain(body)
+async def _print_explained(service_id: str, body: dict[str, Any], as_json: bool) -> int:
+    answer = await _explain(service_id, body)
     if as_json:
         console.print_json(
             json.dumps({"cards": answer["cards"], "assessment": answer["assessment"]})
@@ -83,7 +77,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if patient_id is None:
         errors.print("[red]error:[/red] the Bundle has no Patient; pass --patient ID")
         return 2
-    return run(_print_explained(patient_view_request(resources, patient_id), args.json))
+    service = pick_service(local_services(), "patient-view")
+    body = OFFLINE.request(service, resources, patient_id)
+    return run(_print_explained(service["id"], body, args.json))
 
 
 def register(sub: Any) -> None:
