@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -153,7 +152,7 @@ async def run_hook(
 
 
 def _json(content: dict[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+    return Response(jsonio.dumps(content), status_code=status, media_type="application/json")
 
 
 @router.get("/cds-services")
