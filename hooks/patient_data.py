@@ -67,7 +67,7 @@ def patient_facts(hook_input: HookInput) -> Facts:
     facts = map_resources(
         resources,
         KnowledgeRelevance(hook_input.knowledge, now=hook_input.now),
-        patient_id=hook_input.context.get("patientId"),
+        patient_id=hook_input.context.patientId,
         medication_index=index_medications(resources),
         stats=stats,
     )

@@ -49,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hooks import evidence
 from hooks.base import HookInput, HookService
+from hooks.contexts import HookContext
 from service import jsonio
 from service.deps import AppState, state_of
 from service.errors import (
@@ -261,7 +262,7 @@ async def summary(request: Request) -> Response:
         timeout_seconds=settings.fhir_timeout_seconds,
         deadline_seconds=settings.fhir_deadline_seconds,
     )
-    context: dict[str, Any] = {"patientId": patient_id}
+    context = HookContext(patientId=patient_id)
     started = time.perf_counter()
     try:
         gathered = await gather(service, context=context, prefetch=None, gateway=gateway)
