@@ -1,15 +1,16 @@
 """``ketamine-cds``: run the service, evaluate a Bundle offline, or show a demo.
 
-ketamine-cds serve [--host 127.0.0.1] [--port 8080] [--dev]
+ketamine-cds serve [--host 127.0.0.1] [--port 8080] [--dev] [--workers N]   (service/serving.py)
 ketamine-cds evaluate PATH [--patient ID] [--json]
 ketamine-cds demo [--host 127.0.0.1] [--port 8080] [--no-serve]
+ketamine-cds db upgrade | db current                                       (service/db_cli.py)
+ketamine-cds report [--since 30d] [--format table|json|html]               (service/report.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -22,6 +23,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
+
+from service import db_cli, report, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = next(
@@ -71,20 +74,6 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 def _today() -> date:
     return datetime.now(UTC).date()
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from service.logging_setup import configure_logging
-    from service.main import create_app
-
-    settings = _settings(args.host, args.dev)
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings, freeze_gc=True), host=args.host, port=args.port, log_config=None
-    )
-    return 0
 
 
 def _hook_input(bundle: dict[str, Any], patient_id: str) -> Any:
@@ -306,15 +295,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ketamine-cds", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the CDS Hooks service")
-    serve.add_argument("--host", default=os.environ.get("KETAMINE_CDS_BIND_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument(
-        "--dev",
-        action="store_true",
-        help="development mode: no JWT (same as KETAMINE_CDS_ALLOW_UNAUTHENTICATED=true)",
-    )
-    serve.set_defaults(func=cmd_serve)
+    serving.register(sub)  # serve [--workers N]
     evaluate = sub.add_parser("evaluate", help="assess a patient Bundle file offline")
     evaluate.add_argument("path")
     evaluate.add_argument("--patient", help="Patient id when the Bundle holds several")
@@ -333,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--no-serve", action="store_true", help="exit after the demo calls")
     demo.set_defaults(func=cmd_demo)
+    db_cli.register(sub)  # db upgrade, db current
+    report.register(sub)  # report
     for module in _EXTRA_COMMANDS:
         import importlib
 
