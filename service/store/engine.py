@@ -40,7 +40,7 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(database)
 
 
-QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg")
+QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic")
 """Loggers that would print statements and their parameters at INFO/DEBUG: kept at WARNING
 whatever the service's log level (the parameters are also hidden from error messages)."""
 
