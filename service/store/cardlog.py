@@ -48,7 +48,7 @@ class CardLogWriter:
         self._store = store
         self._queue: asyncio.Queue[CallRecord] = asyncio.Queue(maxsize=capacity)
         self._batch_size = batch_size
-        self._retry_delays = retry_delays
+        self.retry_delays = retry_delays
         self._task: asyncio.Task[None] | None = None
         self._last_drop_warning = 0.0
 
@@ -109,7 +109,7 @@ class CardLogWriter:
                     self._queue.task_done()
 
     async def _write(self, batch: list[CallRecord]) -> None:
-        for delay in (*self._retry_delays, None):
+        for delay in (*self.retry_delays, None):
             try:
                 await self._store.record_calls(batch)
             except StoreUnavailable:

@@ -90,8 +90,7 @@ def _unavailable(why: str) -> str:
     if ci_requires_services():
         return f"PostgreSQL at {shown} is required under CI=true but {why}; {how}"
     return (
-        f"PostgreSQL at {shown} {why}: the PostgreSQL store tests are skipped; to run them: "
-        f"{how}"
+        f"PostgreSQL at {shown} {why}: the PostgreSQL store tests are skipped; to run them: {how}"
     )
 
 
