@@ -177,16 +177,8 @@ class Report:
     services: list[ServiceSummary]
     weeks: list[WeekCounts]
     unmatched_feedback: int
-
-    @property
-    def totals(self) -> KindSummary:
-        total = KindSummary("all", "all")
-        for kind in self.kinds:
-            total.shown += kind.shown
-            total.accepted += kind.accepted
-            total.overridden += kind.overridden
-            total.without_feedback += kind.without_feedback
-        return total
+    totals: KindSummary
+    """Every card of the period (latency over all the calls that showed a card)."""
 
     def as_json(self) -> dict[str, Any]:
         def kind_json(k: KindSummary) -> dict[str, Any]:
@@ -212,7 +204,7 @@ class Report:
             "totals": {
                 key: value
                 for key, value in kind_json(self.totals).items()
-                if key not in ("service", "kind", "override_reasons", "latency_ms")
+                if key not in ("service", "kind")
             },
             "services": [
                 {
@@ -265,9 +257,18 @@ def build_report(
     latency: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for service, kind, ms, count in rows.kind_latency:
         latency[(service, kind)].append((ms, count))
+    totals = KindSummary("all", "all")
     for key, summary in kinds.items():
         summary.latency_ms = percentiles(latency.get(key, []))
+        totals.shown += summary.shown
+        totals.accepted += summary.accepted
+        totals.overridden += summary.overridden
+        totals.without_feedback += summary.without_feedback
+        for code, count in summary.override_reasons.items():
+            totals.override_reasons[code] = totals.override_reasons.get(code, 0) + count
         summary.override_reasons = _top(summary.override_reasons)
+    totals.override_reasons = _top(totals.override_reasons)
+    totals.latency_ms = percentiles((ms, count) for _, _, ms, count in rows.kind_latency)
     services: dict[str, ServiceSummary] = {}
     service_latency: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for service, ms, calls, without in rows.calls:
@@ -291,6 +292,7 @@ def build_report(
         services=[services[s] for s in sorted(services)],
         weeks=[weeks[w] for w in sorted(weeks)],
         unmatched_feedback=rows.unmatched_feedback,
+        totals=totals,
     )
 
 
@@ -327,13 +329,13 @@ def _period(report: Report) -> str:
 
 def render_table(report: Report) -> str:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    console = Console(record=True, width=160, file=io.StringIO())
+    console = Console(record=True, width=240, file=io.StringIO())
     console.print(f"[bold]ketamine-cds: cards and feedback[/bold], {_period(report)}")
     cards = Table(
-        "service",
-        "kind",
+        Column("service", no_wrap=True),
+        Column("kind", no_wrap=True),
         "shown",
         "accepted",
         "overridden",
@@ -363,7 +365,7 @@ def render_table(report: Report) -> str:
         )
     console.print(cards)
     calls = Table(
-        "service",
+        Column("service", no_wrap=True),
         "hook calls",
         "without a card",
         "p50 ms",

@@ -312,10 +312,11 @@ class Supervisor:
         code = 0
         try:
             logger.info(
-                "supervisor started pid=%d workers=%d port=%d",
+                "supervisor started pid=%d workers=%d port=%d metrics_dir=%s",
                 os.getpid(),
                 len(self.slots),
                 self.port,
+                self.metrics_dir,
             )
             for slot in self.slots:
                 self._start(slot)
