@@ -25,9 +25,9 @@ only; everything below ``service/`` gets plain values as arguments.
 - ``KETAMINE_CDS_CARD_LOG_RETENTION_DAYS`` (90): days the card log is kept (1 to 36500).
 - ``KETAMINE_CDS_STORE_FEEDBACK_COMMENTS`` (false): keep the free-text comments of card feedback
   (they may hold patient data); otherwise only whether a comment was given.
-- ``KETAMINE_CDS_SUPPRESSION_SECRET`` (none): the key of the keyed hash that stands for a patient
-  in stored records; required in production (a deployment with a store), at least 32
-  characters (``openssl rand -hex 32``). Changing it forgets what was stored under the old key.
+- ``KETAMINE_CDS_SUPPRESSION_SECRET`` (none): reserved for a later release (the key of a keyed
+  hash standing for a patient); at least 32 characters (``openssl rand -hex 32``). Checked but
+  not used: the store of this release keeps no patient link at all.
 - ``KETAMINE_CDS_TRUSTED_CLIENTS`` (empty): JSON list of trusted CDS clients, each
   ``{"iss": ..., "jwks_url": ...}`` or ``{"iss": ..., "jwks": {...}}``, optionally with
   ``"jku_allowlist": [...]`` and ``"fhir_servers": [...]``. A client with its own
