@@ -5,6 +5,7 @@ connection. The URL holds a password: only ``describe`` output (no password) is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -41,20 +42,30 @@ def sqlite_path(url: str | URL) -> Path | None:
 
 
 QUIET_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "alembic")
-"""Loggers that would print statements and their parameters at INFO/DEBUG: kept at WARNING
-whatever the service's log level (the parameters are also hidden from error messages)."""
+"""Loggers that would print statements and their parameters at INFO/DEBUG (and Alembic's
+start-up chatter): kept at WARNING whatever the service's log level. The parameters are also
+hidden from error messages (``hide_parameters``)."""
+
+
+def quiet_driver_logs() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+quiet_driver_logs()  # at import, before Alembic logs its plugin set-up
 
 
 def make_engine(url: str) -> AsyncEngine:
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_driver_logs()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(parsed)
         if path is not None:
             # Created on first start, with its folder, so that the demo and the tests need no
-            # set-up (the default is ./ketamine-cds.sqlite3).
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # set-up (the default is ./ketamine-cds.sqlite3). A folder that cannot be made shows
+            # up as StoreUnavailable when the file is opened.
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             parsed,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
