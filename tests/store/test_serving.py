@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import statistics
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -23,6 +24,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.serving import Supervisor
 from tests.store.helpers import EhrClient, free_port
 from tests.store.processes import (
     ROOT,
@@ -393,3 +395,23 @@ def test_serving_workers_port_in_use_refused(isolated_store: str) -> None:
         )
     assert result.returncode == 1
     assert "already in use" in result.stderr
+
+
+class _FailingSupervisor(Supervisor):
+    """The real supervisor, with workers that exit at once (as a worker that cannot start)."""
+
+    def _command(self) -> list[str]:
+        return [sys.executable, "-c", "import sys; sys.exit(3)"]
+
+
+def test_serving_workers_exiting_at_start_supervisor_gives_up() -> None:
+    """Verify that workers that keep dying right after their start are restarted a few times,
+    then the supervisor exits 1 (rather than loop for ever) and removes its metrics directory."""
+    supervisor = _FailingSupervisor(
+        host="127.0.0.1", port=free_port(), workers=1, dev=True, graceful_timeout=1
+    )
+    started = time.monotonic()
+    assert supervisor.run() == 1
+    assert supervisor.rapid_exits == 5
+    assert time.monotonic() - started < 30
+    assert not Path(supervisor.metrics_dir).exists()
