@@ -1,8 +1,11 @@
 """``ketamine-cds``: the service and the EHR side's tools on the command line.
 
     ketamine-cds serve | evaluate | demo | keys generate | token | seed | invoke | explain
+    ketamine-cds db upgrade | db current | report
 
-Each subcommand lives in ``ehr/commands/`` and adds itself with ``register(subparsers)``.
+The EHR side's subcommands live in ``ehr/commands/``; running and operating the service (``serve``
+with its workers, ``db``, ``report``) in ``service/``. Each module adds itself with
+``register(subparsers)``.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ehr.commands import demo, evaluate, invoke, keys, seed, serve
+from ehr.commands import demo, evaluate, invoke, keys, seed
+from service import db_cli, report, serving
 
-COMMANDS = (serve, evaluate, demo, keys, seed, invoke)
+COMMANDS = (serving, evaluate, demo, keys, seed, invoke, db_cli, report)
 """In the order ``--help`` lists them."""
 
 

@@ -17,13 +17,17 @@ Trust model (CDS Hooks 2.0.1 "Trusting CDS Clients"; checklist section J):
    Host header): ``{base}/cds-services/{id}``; feedback and explain also accept their own URL.
 6. ``exp`` (required) not past, ``iat`` (required) and ``nbf`` (if present) not in the future, each
    with ``jwt_clock_skew_seconds`` (60 s) of leeway.
-7. ``jti`` is required and may be used once: it is remembered until the token expires.
+7. ``jti`` is required and may be used once: it is remembered until the token expires, in the
+   shared store (``service.store``), so a token accepted by one worker or replica is refused by
+   every other. If the store cannot be reached the token is refused (503, ``StoreUnavailable``),
+   never accepted unchecked.
 8. ``tenant`` (optional) is passed to the logs.
 
 JWKS documents are cached for ``jwks_cache_seconds`` and fetched with a short timeout, no
 redirects. If a JWKS cannot be fetched and the cache has expired, tokens are refused: an outage
-never turns into accepting tokens. The jti memory is per process; run one worker per replay
-domain or front the service with a shared cache (documented limitation).
+never turns into accepting tokens. The jti memory is the app's ``ReplayGuard``: the store-backed
+one (``service.operations.StoreReplayGuard``) in the service; ``ReplayCache`` (one process's
+memory) only where no store exists (a ``Verifier`` used on its own).
 
 Development mode (``KETAMINE_CDS_ALLOW_UNAUTHENTICATED``, loopback only) skips all of this.
 """
@@ -35,12 +39,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
 import orjson
 
+from service import metrics
 from service.errors import NotAuthenticated
 from service.settings import Settings, TrustedClient
 
@@ -130,8 +135,15 @@ class JwksCache:
         return [k for k in keys if isinstance(k, dict)]
 
 
+class ReplayGuard(Protocol):
+    async def claim(self, iss: str, jti: str, expires_at: float, now: float) -> None:
+        """Remember (iss, jti) until ``expires_at``; raise ``Rejected`` if it is already
+        remembered (a replay). Times are POSIX seconds."""
+
+
 class ReplayCache:
-    """Seen (iss, jti) pairs, kept until the token's expiry (plus skew)."""
+    """Seen (iss, jti) pairs in this process's memory, kept until the token's expiry (plus
+    skew). Not shared between processes: the service uses the store instead."""
 
     def __init__(self, max_entries: int = 200_000) -> None:
         self._seen: dict[tuple[str, str], float] = {}
@@ -146,6 +158,9 @@ class ReplayCache:
             if len(self._seen) >= self._max:
                 raise Rejected("too many live tokens; try again later")
         self._seen[key] = expires_at
+
+    async def claim(self, iss: str, jti: str, expires_at: float, now: float) -> None:
+        self.check_and_remember(iss, jti, expires_at, now)
 
 
 def _bearer(header: str | None) -> str:
@@ -176,11 +191,15 @@ class Verifier:
     """Verifies CDS client JWTs against the configured trusted clients."""
 
     def __init__(
-        self, settings: Settings, http_client: httpx.AsyncClient, clock: Callable[[], float]
+        self,
+        settings: Settings,
+        http_client: httpx.AsyncClient,
+        clock: Callable[[], float],
+        replay: ReplayGuard | None = None,
     ) -> None:
         self._settings = settings
         self._jwks = JwksCache(http_client, settings)
-        self._replay = ReplayCache()
+        self._replay: ReplayGuard = replay if replay is not None else ReplayCache()
         self._clock = clock
 
     async def _keys_for(
@@ -255,7 +274,7 @@ class Verifier:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
             raise Rejected("jti must be a non-empty string")
-        self._replay.check_and_remember(client.iss, jti, exp + skew, now)
+        await self._replay.claim(client.iss, jti, exp + skew, now)
         tenant = claims.get("tenant")
         return Caller(
             iss=client.iss,
@@ -284,6 +303,7 @@ async def authorise(
     if settings.allow_unauthenticated:
         return DEV_CALLER
     if verifier is None or not settings.clients:
+        metrics.jwt_rejected("no trusted CDS clients")
         raise NotAuthenticated(
             "no trusted CDS clients are configured (KETAMINE_CDS_TRUSTED_CLIENTS); for local "
             "development set KETAMINE_CDS_ALLOW_UNAUTHENTICATED=true on a loopback bind"
@@ -292,6 +312,7 @@ async def authorise(
         caller = await verifier.verify(authorization, audiences(settings, service_id, endpoint))
     except Rejected as exc:
         logger.info("jwt rejected service=%s reason=%s", service_id, exc.reason)
+        metrics.jwt_rejected(exc.reason)
         raise
     logger.info(
         "jwt accepted service=%s iss=%s tenant=%s jti=%s",

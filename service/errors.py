@@ -7,6 +7,8 @@
     ├── UnknownService          404     no CDS service with that id
     ├── PayloadTooLarge         413     body over KETAMINE_CDS_MAX_BODY_BYTES
     ├── DataUnavailable         412     required data neither prefetched nor retrievable
+    ├── StoreUnavailable        503     the shared store cannot be reached (JWT replay check,
+    │                                   feedback): refused, never accepted unchecked; retry later
     └── UpstreamFhirError       502     the EHR's FHIR server failed (used inside gathering)
         ├── UpstreamTemporary           timeouts, 429, 5xx (retried once)
         │   └── DeadlineReached         the hook call's FHIR deadline passed (fhir_gateway)
@@ -75,6 +77,15 @@ class DataUnavailable(CdsServiceError):
     issue_code = "not-found"
 
 
+class StoreUnavailable(CdsServiceError):
+    """The shared store (service/store) did not answer in time or failed. A JWT whose replay
+    check cannot be made is refused, and feedback that cannot be committed is not acknowledged,
+    so that the EHR retries. The message never names the database or its URL."""
+
+    status_code = 503
+    issue_code = "transient"
+
+
 class UpstreamFhirError(CdsServiceError):
     status_code = 502
     issue_code = "transient"
@@ -119,6 +130,8 @@ def _response(
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="ketamine-cds", error="invalid_token"'
+    if status == 503:
+        headers.setdefault("Retry-After", "5")
     return JSONResponse(operation_outcome(message, code), status_code=status, headers=headers)
 
 

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from service import jsonio
+from service import jsonio, metrics
 from service.errors import ForbiddenFhirServer, UpstreamFatal, UpstreamFhirError, UpstreamTemporary
 from service.fhir_answers import Expectation, Page, read_page, resource_type_of
 from service.settings import is_loopback
@@ -167,6 +167,7 @@ class FhirGateway:
                     follow_redirects=False,
                 )
         except (httpx.TimeoutException, TimeoutError) as exc:
+            metrics.fhir_request(resource_type, "timeout", time.perf_counter() - started)
             if self.remaining() <= 0:
                 raise DeadlineReached(
                     f"FHIR {resource_type} query not answered within the "
@@ -174,6 +175,7 @@ class FhirGateway:
                 ) from exc
             raise UpstreamTemporary(f"FHIR {resource_type} query timed out") from exc
         except httpx.TransportError as exc:
+            metrics.fhir_request(resource_type, "error", time.perf_counter() - started)
             raise UpstreamTemporary(
                 f"FHIR {resource_type} query failed to connect ({type(exc).__name__})"
             ) from exc
@@ -185,6 +187,7 @@ class FhirGateway:
             status,
             elapsed,
         )
+        metrics.fhir_request(resource_type, status, elapsed / 1000)
         if status in RETRY_STATUSES:
             error = UpstreamTemporary(
                 f"FHIR {resource_type} query answered HTTP {status}", upstream_status=status

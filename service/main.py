@@ -15,9 +15,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fhir_mappers.parse import preload_models
 from hooks.registry import build_registry
 from hooks.rules.knowledge import Knowledge, default_knowledge
+from service import operations as ops
 from service.auth import Verifier
 from service.deps import AppState, Clock
 from service.errors import install_error_handlers
+from service.metrics import HookMetricsMiddleware
 from service.routes import router
 from service.settings import Settings, get_settings
 from service.smart_app import install as install_smart_app
@@ -63,10 +65,25 @@ def create_app(
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         ) as client:
             now = clock or _now
+            # The shared store first: start-up stops here when it cannot be reached or its
+            # schema is behind (PostgreSQL: `ketamine-cds db upgrade`; SQLite is upgraded).
+            operations = ops.Operations(settings, now)
+            try:
+                await operations.start()
+            except BaseException:
+                await operations.stop()
+                raise
             verifier = None
             if settings.clients:
-                verifier = Verifier(settings, client, lambda: now().timestamp())
-            app.state.cds = AppState(settings, knowledge, registry, client, now, verifier)
+                verifier = Verifier(
+                    settings,
+                    client,
+                    lambda: now().timestamp(),
+                    replay=operations.replay_guard,
+                )
+            app.state.cds = AppState(
+                settings, knowledge, registry, client, now, verifier, operations
+            )
             if settings.allow_unauthenticated:
                 logger.warning(
                     "DEVELOPMENT MODE: hook calls are accepted without a JWT "
@@ -82,7 +99,11 @@ def create_app(
                 knowledge.ruleset_version,
                 len(registry),
             )
-            yield
+            try:
+                yield
+            finally:
+                # After uvicorn has finished the calls in flight: drain the card log, close.
+                await operations.stop()
 
     app = FastAPI(
         title="ketamine-cds",
@@ -109,4 +130,6 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     install_smart_app(app, settings)  # the evidence app under /app/ (service/smart_app.py)
+    app.include_router(ops.router)
+    app.add_middleware(HookMetricsMiddleware, service_ids=[s.id for s in registry])
     return app

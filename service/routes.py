@@ -21,6 +21,7 @@ from service.deps import AppState, state_of
 from service.errors import InvalidHookRequest, PayloadTooLarge, UnknownService, excerpt
 from service.fhir_gateway import FhirGateway, check_allowed
 from service.gather import Gathered, gather
+from service.operations import record_call, store_feedback
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ async def run_hook(
         gathered_ms,
         (time.perf_counter() - started) * 1000,
     )
+    record_call(request, service, endpoint, hook_request, caller, result, gathered)
     return service, hook_request, result, gathered
 
 
@@ -197,7 +199,7 @@ async def feedback(request: Request, service_id: str) -> Response:
         ) from exc
     for item in parsed.feedback:
         # Card and suggestion uuids are ours; reasons are codes. Free-text comments may hold
-        # patient data and are never logged. Durable storage is a later issue.
+        # patient data and are never logged (stored only if KETAMINE_CDS_STORE_FEEDBACK_COMMENTS).
         logger.info(
             "feedback service=%s tenant=%s card=%s outcome=%s accepted=%s reason=%s comment=%s",
             service.id,
@@ -212,6 +214,8 @@ async def feedback(request: Request, service_id: str) -> Response:
             ),
             "yes" if item.overrideReason and item.overrideReason.userComment else "no",
         )
+    # 200 only once committed; a store outage is a 503 and the EHR sends the items again.
+    await store_feedback(request, service.id, caller, parsed.feedback)
     return Response(status_code=200)
 
 

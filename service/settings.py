@@ -16,6 +16,18 @@ only; everything below ``service/`` gets plain values as arguments.
 - ``KETAMINE_CDS_EPISODE_LOOKBACK_WEEKS`` (knowledge default, 104): trials that ended before
   this are outside the current episode.
 - ``KETAMINE_CDS_LOG_LEVEL`` (INFO): level of the JSON logs.
+- ``KETAMINE_CDS_DATABASE_URL`` (``sqlite+aiosqlite:///./ketamine-cds.sqlite3``): the store, an
+  SQLAlchemy URL with an async driver: ``postgresql+asyncpg://user:password@host:5432/db`` when
+  several replicas share it (required for more than one replica), ``sqlite+aiosqlite:///path``
+  for one process. It holds a password: never logged, and errors about it never repeat it.
+- ``KETAMINE_CDS_METRICS_TOKEN`` (none): when set, ``GET /metrics`` requires
+  ``Authorization: Bearer <token>``; at least 32 characters (``openssl rand -hex 32``).
+- ``KETAMINE_CDS_CARD_LOG_RETENTION_DAYS`` (90): days the card log is kept (1 to 36500).
+- ``KETAMINE_CDS_STORE_FEEDBACK_COMMENTS`` (false): keep the free-text comments of card feedback
+  (they may hold patient data); otherwise only whether a comment was given.
+- ``KETAMINE_CDS_SUPPRESSION_SECRET`` (none): reserved for a later release (the key of a keyed
+  hash standing for a patient); at least 32 characters (``openssl rand -hex 32``). Checked but
+  not used: the store of this release keeps no patient link at all.
 - ``KETAMINE_CDS_TRUSTED_CLIENTS`` (empty): JSON list of trusted CDS clients, each
   ``{"iss": ..., "jwks_url": ...}`` or ``{"iss": ..., "jwks": {...}}``, optionally with
   ``"jku_allowlist": [...]`` and ``"fhir_servers": [...]``. A client with its own
@@ -45,11 +57,23 @@ from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 DEV_FHIR_SERVERS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
+"""SQLAlchemy URL schemes (dialect+async driver) accepted in KETAMINE_CDS_DATABASE_URL."""
+MIN_SECRET_CHARS = 32
 
 
 def is_loopback(host: str) -> bool:
@@ -106,6 +130,11 @@ class Settings(BaseSettings):
     api_docs: bool = False
     episode_lookback_weeks: float | None = Field(default=None, gt=0)
     log_level: str = "INFO"
+    database_url: str = "sqlite+aiosqlite:///./ketamine-cds.sqlite3"
+    metrics_token: SecretStr | None = None
+    card_log_retention_days: int = Field(default=90, ge=1, le=36500)
+    store_feedback_comments: bool = False
+    suppression_secret: SecretStr | None = None
     trusted_clients: str = ""
     public_base_url: str | None = None
     jwt_algorithms: str = "ES384,RS384"
@@ -210,6 +239,37 @@ class Settings(BaseSettings):
                 "or turn dev mode off"
             )
         return self
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # The URL carries a password: the messages name the scheme only, never the value.
+        scheme, sep, _ = value.strip().partition("://")
+        if not sep or scheme not in DATABASE_SCHEMES:
+            shown = scheme if sep else "none"
+            raise ValueError(
+                f"KETAMINE_CDS_DATABASE_URL must start with one of "
+                f"{', '.join(s + '://' for s in DATABASE_SCHEMES)} (scheme given: {shown!r})"
+            )
+        return value.strip()
+
+    @field_validator("metrics_token", "suppression_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("metrics_token", "suppression_secret")
+    @classmethod
+    def _secret_length(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            name = f"KETAMINE_CDS_{(info.field_name or '').upper()}"
+            raise ValueError(
+                f"{name} is shorter than {MIN_SECRET_CHARS} characters; generate one with "
+                "openssl rand -hex 32"
+            )
+        return value
 
     @property
     def fhir_server_prefixes(self) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Shared fixtures: frozen clock (UTC+4), knowledge, a dev-mode app, the EHR's FHIR server.
+"""Shared fixtures: frozen clock (UTC+4), knowledge, a dev-mode app, the EHR's FHIR server, and
+a fresh SQLite store per test (tests/store/support.py).
 
 The ``corpus`` marker and its skip-or-fail rule live in tests/shared_data.py; its hooks are
 registered here by name."""
@@ -24,6 +25,10 @@ from tests.shared_data import (  # noqa: F401  (pytest hooks, registered by thei
     pytest_configure,
     pytest_report_header,
     pytest_runtest_call,
+)
+from tests.store.support import (  # noqa: F401  (fixtures, registered by their names)
+    _store_template,
+    isolated_store,
 )
 
 EHR = "https://ehr.example/fhir"

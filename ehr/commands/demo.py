@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 from ehr.bundles import stored_resources
-from ehr.commands.serve import settings_for
 from ehr.date_roller import today
 from ehr.hook_request import CdsClient
 from ehr.output import console, errors, print_cards
 from ehr.scenarios import EXAMPLES, scenario_bundle, scenario_draft_orders, scenario_index
 from ehr.services import pick_service
+from service.serving import load_settings
 
 DEMO = (
     "trd-two-switches",
@@ -51,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from service.logging_setup import configure_logging
     from service.main import create_app
 
-    settings = settings_for(args.host, dev=True)
+    settings = load_settings(args.host, True)
     configure_logging("WARNING")
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_config=None)

@@ -1,0 +1,225 @@
+"""Running the service as a health system runs it: the shared store, the card log, feedback,
+readiness and metrics, wired into the app.
+
+- ``Operations`` (one per process, started by the app's lifespan): opens the store, brings or
+  checks its schema (``service.store.migrate``), runs the card log writer and the periodic purge.
+- ``record_call`` (called by the hook and explain routes once the answer is known): the card log
+  record (patient-free, built in ``service.store.records``) goes on the writer's queue, and the
+  cards are counted in the metrics. Never raises, never waits on the store.
+- ``store_feedback`` (the feedback route): commits the items before the route answers 200;
+  ``StoreUnavailable`` (503) otherwise, so that the EHR sends them again.
+- ``StoreReplayGuard``: JWT ids in the shared store (``service.auth``).
+- ``router``: ``GET /readyz`` and ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import random
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from hooks.base import HookResult, HookService
+from service import metrics
+from service.auth import Caller, Rejected
+from service.cds_models import FeedbackItem, HookRequest
+from service.deps import Clock, state_of
+from service.errors import NotAuthenticated, StoreUnavailable, operation_outcome
+from service.gather import Gathered
+from service.settings import Settings
+from service.store import Store
+from service.store.cardlog import CardLogWriter
+from service.store.records import CardRecord, call_record, feedback_record
+
+logger = logging.getLogger(__name__)
+
+PURGE_FIRST_DELAY_SECONDS = 60.0
+PURGE_INTERVAL_SECONDS = 600.0
+"""The purge runs in every worker, a minute after start and then every ten minutes (with some
+jitter so that workers and replicas do not all purge at once); each run is bounded."""
+
+
+class StoreReplayGuard:
+    """``service.auth.ReplayGuard`` on the shared store: a JWT id accepted by any worker or
+    replica is refused by all of them until the token expires."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def claim(self, iss: str, jti: str, expires_at: float, now: float) -> None:
+        first = await self._store.claim_token(
+            iss, jti, datetime.fromtimestamp(expires_at, UTC), datetime.fromtimestamp(now, UTC)
+        )
+        if not first:
+            raise Rejected("jti was already used (replay)")
+
+
+class Operations:
+    def __init__(self, settings: Settings, clock: Clock, store: Store | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store if store is not None else Store.open(settings.database_url)
+        self.card_log = CardLogWriter(self.store)
+        self.replay_guard = StoreReplayGuard(self.store)
+        self._purge_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the store and check (PostgreSQL) or upgrade (SQLite) its schema; raises
+        ``StoreNotMigrated`` or ``StoreUnavailable`` so that start-up stops with the reason."""
+        state = await self.store.prepare()
+        logger.info("store ready backend=%s schema=%s", self.store.dialect, ",".join(state.current))
+        self.card_log.start()
+        self._purge_task = asyncio.create_task(self._purge_loop(), name="store-purge")
+
+    async def stop(self) -> None:
+        if self._purge_task is not None:
+            self._purge_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purge_task
+            self._purge_task = None
+        await self.card_log.close()
+        await self.store.close()
+
+    async def purge_now(self) -> None:
+        await self.store.purge(self.clock(), self.settings.card_log_retention_days)
+
+    async def _purge_loop(self) -> None:
+        delay = PURGE_FIRST_DELAY_SECONDS
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 (jitter only)
+            delay = PURGE_INTERVAL_SECONDS
+            with contextlib.suppress(StoreUnavailable):  # counted and logged by the store
+                await self.purge_now()
+
+
+def _operations(request: Request) -> Operations | None:
+    operations: Operations | None = state_of(request).operations
+    return operations
+
+
+def record_call(
+    request: Request,
+    service: HookService,
+    endpoint: str,
+    hook_request: HookRequest,
+    caller: Caller,
+    result: HookResult,
+    gathered: Gathered,
+) -> None:
+    """Count the answer's cards and queue its card log record (no waiting, no raising)."""
+    state = state_of(request)
+    recommendation = result.assessment.recommendation
+    shown = [(card.kind, card.indicator) for card in result.cards]
+    metrics.cards(service.id, recommendation, shown)
+    operations = _operations(request)
+    if operations is None:
+        return
+    started = getattr(request.state, metrics.STARTED_KEY, None)
+    latency_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    record = call_record(
+        at=state.clock(),
+        service_id=service.id,
+        endpoint=endpoint,
+        hook_instance=hook_request.hookInstance,
+        client_iss=caller.iss,
+        tenant=caller.tenant,
+        ruleset_version=state.knowledge.ruleset_version,
+        recommendation=recommendation,
+        latency_ms=latency_ms,
+        template_keys=service.prefetch,
+        prefetch_sent=(hook_request.prefetch or {}).keys(),
+        fetched=gathered.fetched,
+        incomplete_sources=len(gathered.unreadable),
+        cards=[CardRecord(card.uuid, card.kind, card.indicator) for card in result.cards],
+    )
+    operations.card_log.submit(record)
+
+
+async def store_feedback(
+    request: Request, service_id: str, caller: Caller, items: Sequence[FeedbackItem]
+) -> int:
+    """Commit the feedback items (a repeated item is stored once); returns how many were new.
+    Raises ``StoreUnavailable`` (503) when they could not be committed."""
+    state = state_of(request)
+    operations = _operations(request)
+    if operations is None:
+        raise StoreUnavailable("the service's store is not running; try again later")
+    received_at = state.clock()
+    records = [
+        feedback_record(
+            service_id=service_id,
+            client_iss=caller.iss,
+            tenant=caller.tenant,
+            item=item,
+            received_at=received_at,
+            keep_comment=state.settings.store_feedback_comments,
+        )
+        for item in items
+    ]
+    stored = await operations.store.add_feedback(records)
+    for record in stored:
+        metrics.feedback(service_id, record.outcome, record.override_code)
+    return len(stored)
+
+
+# -- readiness and metrics ------------------------------------------------------------------------
+
+router = APIRouter()
+
+
+@router.get("/readyz")
+async def ready(request: Request) -> JSONResponse:
+    """Ready for traffic: knowledge loaded and the store reachable at a usable schema. Liveness
+    (``/healthz``) never looks at the store."""
+    state = state_of(request)
+    problems: list[str] = []
+    if not state.registry or not state.knowledge.ruleset_version:
+        problems.append("the clinical knowledge is not loaded")
+    operations = state.operations
+    schema: str | None = None
+    if operations is None:
+        problems.append("the store is not running")
+    else:
+        try:
+            revision = await operations.store.readiness()
+        except StoreUnavailable:
+            problems.append("the store cannot be reached")
+        else:
+            schema = ",".join(revision.current) or None
+            if not revision.usable:
+                problems.append(revision.explain())
+    if problems:
+        outcome = operation_outcome("; ".join(problems), "transient")
+        return JSONResponse(outcome, status_code=503, headers={"Retry-After": "5"})
+    body: dict[str, Any] = {
+        "status": "ready",
+        "ruleset": state.knowledge.ruleset_version,
+        "store": operations.store.dialect if operations else None,
+        "schema": schema,
+    }
+    return JSONResponse(body)
+
+
+@router.get("/metrics")
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text format; with ``KETAMINE_CDS_METRICS_TOKEN`` set, only for
+    ``Authorization: Bearer <token>``."""
+    expected = state_of(request).settings.metrics_token
+    if expected is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        secret = expected.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), secret):
+            raise NotAuthenticated(
+                "GET /metrics needs Authorization: Bearer <KETAMINE_CDS_METRICS_TOKEN>"
+            )
+    body, content_type = await run_in_threadpool(metrics.exposition)
+    return Response(body, media_type=content_type)
