@@ -71,6 +71,52 @@ STATUS_CODES: dict[str, dict[str, frozenset[str]]] = {
             }
         ),
     },
+    "MedicationAdministration": {
+        "status": frozenset(
+            {
+                "in-progress",
+                "not-done",
+                "on-hold",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "unknown",
+            }
+        ),
+    },
+    "MedicationDispense": {
+        "status": frozenset(
+            {
+                "preparation",
+                "in-progress",
+                "cancelled",
+                "on-hold",
+                "completed",
+                "entered-in-error",
+                "stopped",
+                "declined",
+                "unknown",
+            }
+        ),
+    },
+    "ServiceRequest": {
+        "status": frozenset(
+            {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"}
+        ),
+        "intent": frozenset(
+            {
+                "proposal",
+                "plan",
+                "directive",
+                "order",
+                "original-order",
+                "reflex-order",
+                "filler-order",
+                "instance-order",
+                "option",
+            }
+        ),
+    },
 }
 """FHIR R4 required bindings of primitive code fields."""
 

@@ -27,12 +27,18 @@ from fhir_mappers.facts import (
     MedicationFact,
     ObservationFact,
     PatientFact,
+    ReferralFact,
     Unreadable,
 )
 from fhir_mappers.medication import MedicationIndex, map_medication, resolve_medication
 from fhir_mappers.observation import map_observation
 from fhir_mappers.parse import inspect, resource_ref
 from fhir_mappers.patient import map_patient
+from fhir_mappers.service_request import identifier_systems, map_service_request
+
+MEDICATION_TYPES = frozenset(
+    {"MedicationRequest", "MedicationStatement", "MedicationAdministration", "MedicationDispense"}
+)
 
 
 class Relevance(Protocol):
@@ -51,6 +57,10 @@ class Relevance(Protocol):
 
     def allergy(self, code: Concept) -> bool: ...
 
+    def referral(self, code: Concept, identifier_systems: tuple[str, ...]) -> bool:
+        """Whether a ServiceRequest may be a referral some rule looks for."""
+        ...
+
 
 class AcceptAll:
     """Relevance that keeps everything (tests, and the offline ``evaluate`` tool's diagnostics)."""
@@ -68,6 +78,9 @@ class AcceptAll:
         return True
 
     def allergy(self, code: Concept) -> bool:
+        return True
+
+    def referral(self, code: Concept, identifier_systems: tuple[str, ...]) -> bool:
         return True
 
 
@@ -116,6 +129,7 @@ def map_resources(
     meds: list[MedicationFact] = []
     observations: list[ObservationFact] = []
     allergies: list[AllergyFact] = []
+    referrals: list[ReferralFact] = []
 
     def usable(resource: dict[str, Any], code: Concept | None) -> bool:
         """Whether the rules may use the resource; if not, report it as unreadable."""
@@ -180,7 +194,7 @@ def map_resources(
                 diagnoses.append(map_condition(resource))
             else:
                 allergies.append(map_allergy(resource))
-        elif resource_type in ("MedicationRequest", "MedicationStatement"):
+        elif resource_type in MEDICATION_TYPES:
             resolution = resolve_medication(resource, medications)
             product, ingredients, resolved = resolution
             if not resolved and product.is_empty():
@@ -202,6 +216,13 @@ def map_resources(
                 resource, medications, resolution=resolution, conditions=condition_codes
             )
             meds.append(fact)
+        elif resource_type == "ServiceRequest":
+            code = concept(resource.get("code"))
+            if not relevance.referral(code, identifier_systems(resource)):
+                stats.irrelevant += 1
+                continue
+            if usable(resource, code):
+                referrals.append(map_service_request(resource))
         elif resource_type == "Observation":
             if unreadable_code(resource, concept(resource.get("code")), "code"):
                 continue
@@ -218,6 +239,7 @@ def map_resources(
         medications=tuple(meds),
         observations=tuple(observations),
         allergies=tuple(allergies),
+        referrals=tuple(referrals),
         unreadable=tuple(unreadable),
     )
 

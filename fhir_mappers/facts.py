@@ -86,12 +86,19 @@ class DoseStep:
     """How long the step lasts (``boundsDuration``/``boundsPeriod``); None: until the end."""
 
 
+MedicationResource = Literal[
+    "MedicationRequest", "MedicationStatement", "MedicationAdministration", "MedicationDispense"
+]
+"""A record of a drug: ordered, reported by the patient, given, or handed over."""
+
+
 @dataclass(frozen=True, slots=True)
 class MedicationFact:
-    """One MedicationRequest or MedicationStatement, with the product resolved if referenced."""
+    """One MedicationRequest, MedicationStatement, MedicationAdministration or
+    MedicationDispense, with the product resolved if referenced."""
 
     ref: str
-    resource_type: Literal["MedicationRequest", "MedicationStatement"]
+    resource_type: MedicationResource
     product: Concept
     ingredients: tuple[IngredientStrength, ...]
     status: str | None
@@ -139,6 +146,20 @@ class ObservationFact:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferralFact:
+    """One ServiceRequest: what is requested, where it stands, and when."""
+
+    ref: str
+    concept: Concept
+    status: str | None
+    intent: str | None
+    identifier_systems: tuple[str, ...]
+    authored: datetime | None
+    occurrence_end: datetime | None
+    """When it was (to be) done: ``occurrenceDateTime`` or the end of ``occurrencePeriod``."""
+
+
+@dataclass(frozen=True, slots=True)
 class AllergyFact:
     ref: str
     concept: Concept
@@ -178,5 +199,6 @@ class Facts:
     medications: tuple[MedicationFact, ...] = ()
     observations: tuple[ObservationFact, ...] = ()
     allergies: tuple[AllergyFact, ...] = ()
+    referrals: tuple[ReferralFact, ...] = ()
     gaps: tuple[str, ...] = field(default=())
     unreadable: tuple[Unreadable, ...] = ()

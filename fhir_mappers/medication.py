@@ -11,7 +11,7 @@ units such as tablets, or a bare number as Synthea writes it) or ``doseRange``; 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Any
 
 from fhir_mappers.codes import as_list, concept, concepts, number, quantity_value, reference_key
 from fhir_mappers.dates import parse_end, parse_start, period_days
@@ -21,6 +21,7 @@ from fhir_mappers.facts import (
     DoseStep,
     IngredientStrength,
     MedicationFact,
+    MedicationResource,
 )
 from fhir_mappers.parse import resource_ref
 
@@ -336,15 +337,20 @@ def map_medication(
     resolution: tuple[Concept, tuple[IngredientStrength, ...], bool] | None = None,
     conditions: dict[str, Concept] | None = None,
 ) -> tuple[MedicationFact, bool]:
-    """Map one MedicationRequest or MedicationStatement; the flag says if its product resolved.
+    """Map one MedicationRequest, MedicationStatement, MedicationAdministration or
+    MedicationDispense; the flag says if its product resolved.
+
+    An administration covers its effective period (one day for a single time); a dispense
+    covers ``daysSupply`` (or quantity / daily dose) from when it was handed over.
 
     ``conditions`` (Condition id -> code) resolves ``reasonReference``: the referenced
     Conditions' codes join ``reasonCode`` as the stated indications.
 
     ``resolution`` is ``resolve_medication``'s answer when the caller already has it."""
-    kind: Literal["MedicationRequest", "MedicationStatement"] = (
-        "MedicationStatement"
-        if resource.get("resourceType") == "MedicationStatement"
+    given = resource.get("resourceType")
+    kind: MedicationResource = (
+        given
+        if given in ("MedicationStatement", "MedicationAdministration", "MedicationDispense")
         else "MedicationRequest"
     )
     product, ingredients, resolved = (
@@ -362,6 +368,24 @@ def map_medication(
         status_reasons: tuple[Concept, ...] = tuple(
             c for c in (concept(resource.get("statusReason")),) if not c.is_empty()
         )
+    elif kind == "MedicationAdministration":
+        dosage = _Dosage(_administration_dosage(resource.get("dosage")))
+        period = resource.get("effectivePeriod")
+        period = period if isinstance(period, dict) else {}
+        start = parse_start(period.get("start")) or parse_start(resource.get("effectiveDateTime"))
+        end = parse_end(period.get("end"))
+        supply = None if end is not None else 1.0
+        status_reasons = concepts(resource.get("statusReason"))
+    elif kind == "MedicationDispense":
+        dosage = _Dosage(resource.get("dosageInstruction"))
+        start = parse_start(resource.get("whenHandedOver")) or parse_start(
+            resource.get("whenPrepared")
+        )
+        end = None
+        supply = period_days(resource.get("daysSupply")) or _supply_days(
+            {"quantity": resource.get("quantity")}, dosage
+        )
+        status_reasons = ()
     else:
         dosage = _Dosage(resource.get("dosage"))
         period = resource.get("effectivePeriod")
@@ -400,6 +424,22 @@ def map_medication(
         infusion_minutes=dosage.infusion_minutes,
     )
     return fact, resolved
+
+
+def _administration_dosage(dosage: Any) -> list[dict[str, Any]]:
+    """A MedicationAdministration's one ``dosage`` (dose, rate, route, text) as a Dosage."""
+    if not isinstance(dosage, dict):
+        return []
+    rate: dict[str, Any] = {}
+    if isinstance(dosage.get("dose"), dict):
+        rate["doseQuantity"] = dosage["dose"]
+    if isinstance(dosage.get("rateQuantity"), dict):
+        rate["rateQuantity"] = dosage["rateQuantity"]
+    out: dict[str, Any] = {"doseAndRate": [rate]} if rate else {}
+    for element in ("text", "route"):
+        if element in dosage:
+            out[element] = dosage[element]
+    return [out]
 
 
 def _referenced_reasons(

@@ -100,6 +100,43 @@ RULE_FIELDS: dict[str, frozenset[str]] = {
             "component",
         }
     ),
+    "MedicationAdministration": frozenset(
+        {
+            "medicationCodeableConcept",
+            "medicationReference",
+            "contained",
+            "status",
+            "statusReason",
+            "reasonCode",
+            "effectiveDateTime",
+            "effectivePeriod",
+            "dosage",
+        }
+    ),
+    "MedicationDispense": frozenset(
+        {
+            "medicationCodeableConcept",
+            "medicationReference",
+            "contained",
+            "status",
+            "whenHandedOver",
+            "whenPrepared",
+            "quantity",
+            "daysSupply",
+            "dosageInstruction",
+        }
+    ),
+    "ServiceRequest": frozenset(
+        {
+            "status",
+            "intent",
+            "code",
+            "identifier",
+            "authoredOn",
+            "occurrenceDateTime",
+            "occurrencePeriod",
+        }
+    ),
     "AllergyIntolerance": frozenset({"code", "clinicalStatus", "verificationStatus"}),
     "Medication": frozenset({"code", "ingredient"}),
 }

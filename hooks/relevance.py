@@ -11,6 +11,8 @@ mappers validate only what a rule reads, and this module decides what that is, p
   reads only over a fixed recent window (``OBSERVATION_WINDOWS``), an effective date inside the
   widest such window (plus a day). PHQ-9 totals are kept at any date (trials look back). An
   Observation whose date cannot be read is kept (validation then reports it if malformed).
+- ServiceRequest: the service's own referral (its identifier system) or a code or text of
+  ``ketamine-evaluation-referral``.
 - AllergyIntolerance and Patient: always (few, and allergy names are often free text).
 
 The indexes (code sets, one combined text pattern, windows) are built once per knowledge.
@@ -25,6 +27,8 @@ from typing import Any
 
 from fhir_mappers.facts import Concept, IngredientStrength
 from fhir_mappers.observation import observation_effective
+from hooks.referral_ids import REFERRAL_IDENTIFIER_SYSTEM
+from hooks.rules.conditions import concept_matches
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import is_known_drug
 
@@ -201,6 +205,11 @@ class KnowledgeRelevance:
 
     def allergy(self, code: Concept) -> bool:
         return True
+
+    def referral(self, code: Concept, identifier_systems: tuple[str, ...]) -> bool:
+        if REFERRAL_IDENTIFIER_SYSTEM in identifier_systems:
+            return True
+        return concept_matches(self._knowledge.code_list("ketamine-evaluation-referral"), code)
 
     @property
     def observation_codes(self) -> frozenset[tuple[str, str]]:

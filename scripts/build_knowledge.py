@@ -872,6 +872,10 @@ def code_list(
     return doc
 
 
+KETAMINE_CDS_CODES = "urn:uuid:b07a9c21-21f6-450f-9d5a-a693390bb067"
+"""The code system ketamine-cds owns (an opaque URN: the project has no domain of its own to
+name it by; a deploying organisation may map the codes to its order catalogue)."""
+
 NEGATION = (
     r"\b(no|not|denies|denied|denying|without|negative for|never|free of|rules? out|"
     r"ruled out|absence of|no current|no active)\b[^.;]{0,40}"
@@ -1860,6 +1864,24 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         (r"nasal", r"intranasal"),
     )
 
+    # ---- referrals ------------------------------------------------------------------------------
+    lists["ketamine-evaluation-referral"] = code_list(
+        "Referral for evaluation for esketamine (SPRAVATO) or ketamine treatment: the code of "
+        "the code system the service owns (no SNOMED CT or LOINC concept for this referral was "
+        "found; a generic psychiatry referral, SNOMED CT 183524004, says nothing about ketamine), "
+        "which the referral suggestion's ServiceRequest carries, and the words clinicians write "
+        "in a referral they order themselves. A negated text never matches.",
+        "DESIGN",
+        single(
+            KETAMINE_CDS_CODES,
+            "ketamine-esketamine-evaluation",
+            "Evaluation for esketamine or ketamine treatment",
+            "DESIGN",
+        ),
+        (r"\b(es)?ketamine\b", r"spravato", r"ketalar"),
+        (NEGATION + r"((es)?ketamine|spravato|ketalar)",),
+    )
+
     for name, code_list_doc in lists.items():
         code_list_doc["applies_to"] = _applies_to(name)
 
@@ -1930,6 +1952,7 @@ APPLIES_TO: dict[str, tuple[str, ...]] = {
         "status-reason-not-failure",
         "status-reason-remission",
     ),
+    "ServiceRequest.code": ("ketamine-evaluation-referral",),
     "Dosage.route": (
         "route-intravenous",
         "route-intramuscular",

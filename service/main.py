@@ -50,10 +50,17 @@ def create_app(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     knowledge = knowledge or default_knowledge()
-    if settings.episode_lookback_weeks is not None:
-        knowledge = knowledge.with_thresholds(
-            episode_lookback_weeks=settings.episode_lookback_weeks
+    overrides = {
+        name: value
+        for name, value in (
+            ("episode_lookback_weeks", settings.episode_lookback_weeks),
+            ("on_treatment_days", settings.on_treatment_days),
+            ("referral_recent_days", settings.referral_recent_days),
         )
+        if value is not None
+    }
+    if overrides:
+        knowledge = knowledge.with_thresholds(**overrides)
     registry = build_registry(knowledge)
 
     @asynccontextmanager

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     max_feedback_items: int = Field(default=100, ge=1, le=10_000)
     api_docs: bool = False
     episode_lookback_weeks: float | None = Field(default=None, gt=0)
+    on_treatment_days: float | None = Field(default=None, gt=0, le=3650)
+    """Override of the knowledge's ``on_treatment_days`` (treatment in progress: no referral
+    card); the rule-set version on cards then says so."""
+    referral_recent_days: float | None = Field(default=None, gt=0, le=3650)
+    """Override of the knowledge's ``referral_recent_days`` (a completed referral suppresses the
+    referral card that long); the rule-set version on cards then says so."""
     log_level: str = "INFO"
     database_url: str = "sqlite+aiosqlite:///./ketamine-cds.sqlite3"
     metrics_token: SecretStr | None = None

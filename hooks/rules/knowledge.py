@@ -127,6 +127,7 @@ CodeListTarget = Literal[
     "Medication.statusReason",
     "Observation.code",
     "Observation.value",
+    "ServiceRequest.code",
     "Dosage.route",
 ]
 
@@ -266,6 +267,7 @@ class Thresholds(_Frozen):
     recent_cardiac_event_days: Days
     comedication_recent_days: Days
     on_treatment_days: Days
+    referral_recent_days: Days
     coverage_grace_days: Days
     combination_overlap_days: Days
     max_order_supply_days: Days
@@ -362,6 +364,7 @@ REQUIRED_CODE_LISTS: tuple[str, ...] = (
     "route-intramuscular",
     "route-subcutaneous",
     "route-nasal",
+    "ketamine-evaluation-referral",
 )
 
 

@@ -13,31 +13,13 @@ from typing import Any
 
 import pytest
 
-from fhir_mappers.collect import index_medications, map_resources
-from fhir_mappers.facts import Concept, IngredientStrength
+from fhir_mappers.collect import AcceptAll, index_medications, map_resources
 from hooks.relevance import KnowledgeRelevance, condition_lists
 from hooks.rules.assessment import assess
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.plausibility import plausible
 from tests.factories import NOW, condition
 from tests.scenarios import SCENARIOS, Scenario
-
-
-class KeepEverything:
-    def condition(self, code: Concept) -> bool:
-        return True
-
-    def medication(self, product: Concept, ingredients: tuple[IngredientStrength, ...]) -> bool:
-        return True
-
-    def observation(self, codes: list[Concept]) -> bool:
-        return True
-
-    def observation_resource(self, resource: dict[str, Any]) -> bool:
-        return True
-
-    def allergy(self, code: Concept) -> bool:
-        return True
 
 
 def _assessment(resources: list[dict[str, Any]], relevance: Any, knowledge: Knowledge) -> Any:
@@ -56,7 +38,7 @@ def test_relevance_filter_changes_no_assessment(scenario: Scenario, knowledge: K
     """Verify that each scenario's assessment is the same with and without the filter."""
     resources = scenario.build()
     filtered = _assessment(resources, KnowledgeRelevance(knowledge, now=NOW), knowledge)
-    unfiltered = _assessment(resources, KeepEverything(), knowledge)
+    unfiltered = _assessment(resources, AcceptAll(), knowledge)
     assert filtered == unfiltered
 
 
