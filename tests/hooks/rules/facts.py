@@ -389,6 +389,11 @@ HISTORY_DRUGS = (
 """Antidepressants (with sleep doses and one without an ATRQ dose), augmenters and a
 co-medication: enough to make switches, combinations, augmentations and non-trials collide."""
 
+RECORD_KINDS: tuple[Literal["MedicationRequest", "MedicationStatement"], ...] = (
+    "MedicationRequest",
+    "MedicationStatement",
+)
+
 RECORD_STATUSES = (
     "active",
     "completed",
@@ -417,7 +422,7 @@ STOP_REASONS = (
 def medication_facts(draw: st.DrawFn) -> MedicationFact:
     """One MedicationRequest or MedicationStatement in the past 200 weeks, with any dose (none,
     zero, negative, huge), frequency, supply, status, stop reason and titration steps."""
-    kind = draw(st.sampled_from(("MedicationRequest", "MedicationStatement")))
+    kind = draw(st.sampled_from(RECORD_KINDS))
     start_weeks = draw(st.floats(min_value=0, max_value=200))
     mg = draw(st.none() | st.floats(min_value=-1e3, max_value=1e7, allow_nan=False))
     steps = draw(

@@ -122,14 +122,14 @@ def test_screen_diagnosis_status_decides_the_finding(
 
 
 @pytest.mark.parametrize(
-    ("ci_id", "code", "history", "severity"), DIAGNOSES, ids=[d[1] for d in DIAGNOSES]
+    "ci_id", sorted({d[0] for d in DIAGNOSES}), ids=sorted({d[0] for d in DIAGNOSES})
 )
-def test_screen_diagnosis_absent_finds_nothing(
-    ci_id: str, code: str, history: bool, severity: str
-) -> None:
-    """Verify that a record without the code (but with other problems) has no such finding."""
-    found, cautions, gaps = run(dx("F33.1"), dx("E11.9"))
-    assert found == {} and cautions == {} and gaps == {}
+def test_screen_diagnosis_absent_finds_nothing(ci_id: str) -> None:
+    """Verify that a record holding every other check's code, but none of this one's, has no such
+    finding (and has each of the others)."""
+    others = [dx(code) for other, code, _, _ in DIAGNOSES if other != ci_id]
+    found, _, _ = run(*others)
+    assert set(found) == {other for other, _, _, _ in DIAGNOSES if other != ci_id}
 
 
 def test_screen_one_finding_per_id_keeps_the_strongest_severity() -> None:
@@ -152,7 +152,7 @@ def test_screen_findings_come_in_checklist_order() -> None:
         dx("Z33.1", weeks_ago=4),
     ]
     found, _, _ = run(*items, patient=person(date(NOW.year - 16, 1, 1)))
-    order = list(SOURCES)
+    order: list[str] = list(SOURCES)
     assert list(found) == sorted(found, key=order.index)
     assert set(found) == {
         "psychosis-history",
@@ -174,6 +174,10 @@ CAUTIONS = [
     ("hepatic-impairment", "K74.60", False),
 ]
 """(caution id, a code of its list, whether resolved history counts)."""
+
+ALSO = {"substance-use-history": ("hallucinogen-use-history",)}
+"""Cautions whose codes also show another one (hallucinogen use disorder in remission is a
+substance use disorder history too)."""
 
 
 @pytest.mark.parametrize(
@@ -200,6 +204,20 @@ def test_screen_caution_status_decides_the_caution(
     else:
         assert caution_id not in cautions
     assert caution_id not in found
+
+
+@pytest.mark.parametrize(
+    "caution_id", sorted({c[0] for c in CAUTIONS}), ids=sorted({c[0] for c in CAUTIONS})
+)
+def test_screen_caution_absent_gives_no_caution(caution_id: str) -> None:
+    """Verify that a record holding every other caution's code, but none of this one's, has no
+    such caution (a hallucinogen use disorder is also a substance use disorder, so it is left out
+    of the substance-use-history case)."""
+    left_out = {caution_id, *ALSO.get(caution_id, ())}
+    others = [dx(code) for other, code, _ in CAUTIONS if other not in left_out]
+    _, cautions, _ = run(*others)
+    assert caution_id not in cautions
+    assert set(cautions) == {other for other, _, _ in CAUTIONS if other not in left_out}
 
 
 @pytest.mark.parametrize(
