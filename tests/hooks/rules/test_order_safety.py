@@ -509,19 +509,24 @@ def test_route_of_injected_route_in_dosage_text(dosage_text: str, route: str) ->
             {("warning", f"dose {IV_CEILING:.2f} mg/kg is above {STANDARD:g} mg/kg")},
         ),
         (
-            ketamine(2 * KG),
-            {("critical", f"dose 2.00 mg/kg is above {IV_CEILING:g} mg/kg")},
+            ketamine((IV_CEILING + 1) * KG),
+            {("critical", f"dose {IV_CEILING + 1:.2f} mg/kg is above {IV_CEILING:g} mg/kg")},
         ),
         (ketamine((STANDARD + INJECTED_CEILING) / 2 * KG, route=IM), set()),
         (
-            ketamine(1.0 * KG, route=IM, minutes=5),
-            {("warning", f"dose 1.00 mg/kg is above {INJECTED_CEILING:g} mg/kg")},
+            ketamine((INJECTED_CEILING + 0.1) * KG, route=IM, minutes=5),
+            {
+                (
+                    "warning",
+                    f"dose {INJECTED_CEILING + 0.1:.2f} mg/kg is above {INJECTED_CEILING:g} mg/kg",
+                )
+            },
         ),
         (ketamine(STANDARD * KG, route=SC, minutes=None), set()),
         (ketamine(STANDARD, per_kg=True), set()),
         (
-            ketamine(2.0, per_kg=True),
-            {("critical", f"dose 2.00 mg/kg is above {IV_CEILING:g} mg/kg")},
+            ketamine(IV_CEILING + 1, per_kg=True),
+            {("critical", f"dose {IV_CEILING + 1:.2f} mg/kg is above {IV_CEILING:g} mg/kg")},
         ),
         (ketamine(None), {("warning", "dose not stated")}),
         (
