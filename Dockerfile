@@ -9,6 +9,7 @@ COPY pyproject.toml README.md ./
 COPY service ./service
 COPY hooks ./hooks
 COPY fhir_mappers ./fhir_mappers
+COPY ehr ./ehr
 COPY examples ./examples
 RUN pip install .
 

@@ -41,20 +41,19 @@ from benchmarks import fhir, http, report
 from benchmarks.app import ENV, MAX_BODY_BYTES, bench_settings
 from benchmarks.charts import (
     HEAVY,
-    HOOKS,
     TINY,
     TYPICAL,
     TYPICAL_FILTERED,
     ChartSpec,
     generate_chart,
-    request_body,
     scaled,
     sweep_specs,
 )
+from benchmarks.hook_bodies import HOOK_OF, request_body
 from benchmarks.machine import busy_cpu_seconds, describe, load_average
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_HOOKS = tuple(HOOKS)
+ALL_HOOKS = tuple(HOOK_OF)
 SCREEN = "trd-ketamine-screen"
 
 
@@ -181,7 +180,7 @@ def _show(runs: list[dict[str, Any]], label: str) -> None:
         for sid, v in run["services"].items():
             cold, warm = v["latency_ms"], v["warm_latency_ms"]
             _log(
-                f"  {label}{run['spec']} {HOOKS[sid]}: cold p50 {cold['p50']:.1f} p99 "
+                f"  {label}{run['spec']} {HOOK_OF[sid]}: cold p50 {cold['p50']:.1f} p99 "
                 f"{cold['p99']:.1f} ms, warm p50 {warm['p50']:.1f} p99 {warm['p99']:.1f} ms, "
                 f"decode {v['decode_pure_ms']['p50']:.1f} ms"
             )
@@ -322,7 +321,7 @@ def _hook_runs(
 def _show_http(size: str, sid: str, runs: dict[str, Any], label: str = "") -> None:
     errors = sum(r["errors"] for r in runs.values())
     _log(
-        f"  {label}{size} {HOOKS[sid]}: latency p50 {runs['latency']['latency_ms']['p50']:.1f} "
+        f"  {label}{size} {HOOK_OF[sid]}: latency p50 {runs['latency']['latency_ms']['p50']:.1f} "
         f"ms, {runs['throughput']['rps']:.0f} calls/s never-seen charts, "
         f"{runs['throughput_repeat']['rps']:.0f} calls/s same chart, {errors} errors"
     )
@@ -445,7 +444,7 @@ def stage_fhir(
         )
         for sid, v in measured.items():
             _log(
-                f"  {HOOKS[sid]}: wall {v['wall_ms']['p50']:.1f} ms, slowest request "
+                f"  {HOOK_OF[sid]}: wall {v['wall_ms']['p50']:.1f} ms, slowest request "
                 f"{v['slowest_request_ms']['p50']:.1f} ms, slowest search "
                 f"{v['slowest_search_ms']['p50']:.1f} ms, {v['requests_per_call']} requests"
             )

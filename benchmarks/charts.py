@@ -44,7 +44,6 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-EHR_BASE = "https://ehr.example/fhir"
 
 Resource = dict[str, Any]
 
@@ -992,78 +991,7 @@ def generate_chart(
     return resources
 
 
-# --- CDS Hooks requests -----------------------------------------------------------------------
-
-SEARCH_KEYS = {
-    "Condition": "conditions",
-    "MedicationRequest": "medicationRequests",
-    "MedicationStatement": "medicationStatements",
-    "Observation": "observations",
-    "AllergyIntolerance": "allergies",
-}
-
-
-def searchset(
-    resources: list[Resource], query: str, *, included: list[Resource] | None = None
-) -> Resource:
-    entries = [
-        {
-            "fullUrl": f"{EHR_BASE}/{r['resourceType']}/{r['id']}",
-            "resource": r,
-            "search": {"mode": "match"},
-        }
-        for r in resources
-    ]
-    entries += [
-        {
-            "fullUrl": f"{EHR_BASE}/{r['resourceType']}/{r['id']}",
-            "resource": r,
-            "search": {"mode": "include"},
-        }
-        for r in included or []
-    ]
-    return {
-        "resourceType": "Bundle",
-        "id": f"search-{zlib.crc32(query.encode()):08x}",
-        "meta": {"lastUpdated": _instant(ANCHOR)},
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": f"{EHR_BASE}/{query}"}],
-        "entry": entries,
-    }
-
-
-def prefetch(
-    resources: list[Resource], *, observation_codes: frozenset[str] | None = None
-) -> dict[str, Any]:
-    """Every prefetch key filled as an EHR would fill it. ``observation_codes`` None sends all
-    the patient's Observations (an EHR that cannot apply the template's code filter, the worst
-    case); a set of LOINC codes sends only those (an EHR that filters)."""
-    keyed: dict[str, list[Resource]] = {key: [] for key in SEARCH_KEYS.values()}
-    medications = {
-        f"Medication/{r['id']}": r for r in resources if r["resourceType"] == "Medication"
-    }
-    patient: Resource | None = None
-    for resource in resources:
-        kind = resource["resourceType"]
-        if kind == "Patient":
-            patient = resource
-        elif kind == "Observation" and observation_codes is not None:
-            codes = {c.get("code") for c in resource["code"]["coding"]}
-            if codes & observation_codes:
-                keyed["observations"].append(resource)
-        elif kind in SEARCH_KEYS:
-            keyed[SEARCH_KEYS[kind]].append(resource)
-    pid = patient["id"] if patient else "?"
-    out: dict[str, Any] = {"patient": patient}
-    for key, items in keyed.items():
-        included = []
-        if key in ("medicationRequests", "medicationStatements"):
-            refs = dict.fromkeys(r.get("medicationReference", {}).get("reference") for r in items)
-            included = [medications[ref] for ref in refs if ref in medications]
-        kind = next(k for k, v in SEARCH_KEYS.items() if v == key)
-        out[key] = searchset(items, f"{kind}?patient={pid}", included=included) if items else None
-    return out
+# --- draft orders -----------------------------------------------------------------------------
 
 
 def draft_order(
@@ -1113,72 +1041,3 @@ def draft_order(
 KETAMINE_IV = Drug(
     "6130", "ketamine 50 MG in sodium chloride 0.9% 100 ML infusion", 0, "ketamine", "6130"
 )
-
-HOOKS: dict[str, str] = {
-    "trd-ketamine-screen": "patient-view",
-    "trd-antidepressant-order": "order-select",
-    "ketamine-order-safety": "order-sign",
-}
-
-
-def hook_request(
-    service_id: str,
-    resources: list[Resource],
-    *,
-    mode: str = "prefetch",
-    fhir_server: str | None = None,
-    hook_instance: str = "bench-0",
-    observation_codes: frozenset[str] | None = None,
-) -> dict[str, Any]:
-    """A CDS Hooks request for one of our services. ``mode`` "prefetch" fills every key;
-    "fetch" sends ``fhirServer`` and no prefetch (the service queries everything)."""
-    pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-    context: dict[str, Any] = {"userId": "Practitioner/prac-1", "patientId": pid}
-    if service_id == "trd-antidepressant-order":
-        order = draft_order(VORTIOXETINE_10, mid="draft-vortioxetine", pid=pid)
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": order}],
-        }
-        context["selections"] = ["MedicationRequest/draft-vortioxetine"]
-    elif service_id == "ketamine-order-safety":
-        order = draft_order(KETAMINE_IV, mid="draft-ketamine", pid=pid, dose_mg=50, route_iv=True)
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": order}],
-        }
-    body: dict[str, Any] = {
-        "hook": HOOKS[service_id],
-        "hookInstance": hook_instance,
-        "context": context,
-    }
-    if mode == "prefetch":
-        body["prefetch"] = prefetch(resources, observation_codes=observation_codes)
-    else:
-        body["fhirServer"] = fhir_server
-        body["fhirAuthorization"] = {
-            "access_token": "bench-token",
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "user/*.read",
-            "subject": "ketamine-cds",
-        }
-    return body
-
-
-def template_observation_codes() -> frozenset[str]:
-    """The LOINC codes of the service's own ``observations`` prefetch template."""
-    from hooks.patient_data import prefetch_templates
-    from hooks.rules.knowledge import default_knowledge
-
-    template = prefetch_templates(default_knowledge())["observations"]
-    codes = template.split("code=", 1)[1].split("&", 1)[0]
-    return frozenset(c.rsplit("|", 1)[1] for c in codes.split(","))
-
-
-def request_body(spec: ChartSpec, resources: list[Resource], service_id: str) -> dict[str, Any]:
-    """The full-prefetch request the benchmark sends for a chart."""
-    codes = template_observation_codes() if spec.code_filtered_prefetch else None
-    return hook_request(service_id, resources, observation_codes=codes)

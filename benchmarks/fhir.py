@@ -29,9 +29,11 @@ import httpx
 import orjson
 
 from benchmarks.app import asgi_post, create_bench_app
-from benchmarks.charts import ChartSpec, generate_chart, hook_request
+from benchmarks.charts import ChartSpec, generate_chart
+from benchmarks.hook_bodies import hook_request_for
 from benchmarks.http import REPO, free_port
 from benchmarks.stats import summary
+from ehr.seeding import put_transaction
 
 STANDIN_LATENCY_MS = 10.0
 
@@ -149,18 +151,7 @@ def medplum_server(module: Any, spec: ChartSpec, seed: int, page_size: int) -> I
         resources = generate_chart(spec, seed)
         with httpx.Client(timeout=300) as client:
             for start in range(0, len(resources), 500):
-                chunk = resources[start : start + 500]
-                bundle = {
-                    "resourceType": "Bundle",
-                    "type": "transaction",
-                    "entry": [
-                        {
-                            "resource": r,
-                            "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-                        }
-                        for r in chunk
-                    ],
-                }
+                bundle = put_transaction(resources[start : start + 500], base_url=server.base_url)
                 response = client.post(
                     server.base_url,
                     content=orjson.dumps(bundle),
@@ -190,7 +181,7 @@ async def _measure(
     async with app.router.lifespan_context(app):
         for service_id in service_ids:
             body = orjson.dumps(
-                hook_request(service_id, resources, mode="fetch", fhir_server=base_url)
+                hook_request_for(service_id, resources, mode="fetch", fhir_server=base_url)
             )
             status, answer = await asgi_post(app, f"/cds-services/{service_id}/explain", body)
             if status != 200:

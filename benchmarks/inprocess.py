@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from benchmarks.app import create_bench_app, recommended_startup, running
-from benchmarks.charts import ChartSpec, generate_chart, request_body
+from benchmarks.charts import ChartSpec, generate_chart
+from benchmarks.hook_bodies import request_body
 from benchmarks.stats import summary
 
 

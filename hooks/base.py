@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir_mappers.facts import Unreadable
 from hooks.cards import Card
+from hooks.contexts import HookContext
 from hooks.rules.findings import Assessment
 from hooks.rules.knowledge import Knowledge
 
@@ -17,7 +18,7 @@ from hooks.rules.knowledge import Knowledge
 class HookInput:
     """Everything a hook needs, already gathered: no I/O happens below this line."""
 
-    context: dict[str, Any]
+    context: HookContext
     resources: dict[str, list[dict[str, Any]]]
     """Prefetch key -> the resources found (empty for a null prefetch or an empty search)."""
     gaps: tuple[str, ...]
@@ -45,7 +46,8 @@ class HookService:
     description: str
     prefetch: dict[str, str]
     required_prefetch: frozenset[str]
-    required_context: tuple[str, ...]
+    context_model: type[HookContext]
+    """What a request's context must hold (validated at the edge)."""
     evaluate: Callable[[HookInput], HookResult]
     usage_requirements: str | None = None
 

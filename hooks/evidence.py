@@ -35,6 +35,7 @@ from hooks.rules.conditions import concept_matches
 from hooks.rules.contraindications import blood_pressures
 from hooks.rules.findings import ContraindicationId
 from hooks.rules.knowledge import Knowledge
+from hooks.rules.observations import is_result
 from hooks.rules.plausibility import in_unit
 
 ScreenStatus = Literal["found", "not-found", "incomplete", "no-data"]
@@ -68,8 +69,6 @@ PHQ9_MIN_SCORE = 0
 PHQ9_MAX_SCORE = 27
 """The PHQ-9 total's range (nine items scored 0-3): a property of the instrument, not a rule."""
 
-SKIPPED_STATUSES = frozenset({"entered-in-error", "cancelled"})
-
 
 def build(hook_input: HookInput, result: HookResult) -> dict[str, Any]:
     """The evidence app's summary for one patient (see the module docstring)."""
@@ -79,7 +78,7 @@ def build(hook_input: HookInput, result: HookResult) -> dict[str, Any]:
     facts = _display_facts(hook_input)
     episode = episode_window(assessment, now=now, lookback_weeks=_lookback(hook_input))
     window = drawing_window(assessment, episode, knowledge)
-    patient_id = str(hook_input.context.get("patientId", ""))
+    patient_id = hook_input.context.patientId
     answer: dict[str, Any] = {
         "patient": patient_summary(facts, patient_id, now),
         "assessment": assessment,
@@ -117,7 +116,7 @@ def _display_facts(hook_input: HookInput) -> Facts:
     return map_resources(
         resources,
         KnowledgeRelevance(hook_input.knowledge),  # no `now`: no look-back window
-        patient_id=hook_input.context.get("patientId"),
+        patient_id=hook_input.context.patientId,
         medication_index={},
     )
 
@@ -168,11 +167,7 @@ def drawing_window(
 
 
 def _kept(obs: ObservationFact, since: date) -> bool:
-    return (
-        obs.effective is not None
-        and obs.effective.date() >= since
-        and obs.status not in SKIPPED_STATUSES
-    )
+    return obs.effective is not None and obs.effective.date() >= since and is_result(obs)
 
 
 def series(facts: Facts, knowledge: Knowledge, *, since: date) -> dict[str, list[dict[str, Any]]]:

@@ -86,7 +86,8 @@ def _card(
         more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
         summary = f"{label} order: {issues[0].short}{more}."
     else:
-        summary = f"{label} order: first dose, REMS setting and 2-hour monitoring."
+        hours = knowledge.thresholds.rems_monitoring_minutes.value / 60
+        summary = f"{label} order: first dose, REMS setting and {hours:g}-hour monitoring."
     lines = [
         f"- **{issue.severity}**: {issue.text}"
         + (f" [{refs(issue.evidence)}]" if issue.evidence else "")

@@ -48,7 +48,7 @@ class DraftOrders:
 
 def draft_medication_orders(hook_input: HookInput, only: set[str] | None = None) -> DraftOrders:
     """MedicationRequests in ``context.draftOrders`` (optionally only the selected ones)."""
-    resources = bundle_resources(hook_input.context.get("draftOrders"))
+    resources = bundle_resources(hook_input.context.draftOrders)
     medications = index_medications(resources + all_resources(hook_input))
     orders: list[DraftOrder] = []
     unreadable: list[str] = []

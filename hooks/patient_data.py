@@ -9,7 +9,7 @@ from fhir_mappers.codes import LOINC
 from fhir_mappers.collect import MappingStats, index_medications, map_resources
 from fhir_mappers.facts import Facts
 from hooks.base import HookInput
-from hooks.relevance import OBSERVATION_LISTS, KnowledgeRelevance
+from hooks.relevance import KnowledgeRelevance, observation_lists
 from hooks.rules.assessment import assess
 from hooks.rules.findings import Assessment
 from hooks.rules.knowledge import Knowledge
@@ -33,7 +33,7 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
     loinc = sorted(
         {
             code
-            for name in OBSERVATION_LISTS
+            for name in observation_lists(knowledge)
             for system, code in knowledge.code_list(name).codes
             if system == LOINC
         }
@@ -67,7 +67,7 @@ def patient_facts(hook_input: HookInput) -> Facts:
     facts = map_resources(
         resources,
         KnowledgeRelevance(hook_input.knowledge, now=hook_input.now),
-        patient_id=hook_input.context.get("patientId"),
+        patient_id=hook_input.context.patientId,
         medication_index=index_medications(resources),
         stats=stats,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hooks import ketamine_order_safety, trd_antidepressant_order, trd_ketamine_screen
 from hooks.base import HookService
+from hooks.contexts import OrderSelectContext, OrderSignContext, PatientViewContext
 from hooks.patient_data import REQUIRED_KEYS, prefetch_templates
 from hooks.rules.knowledge import Knowledge
 
@@ -27,21 +28,22 @@ def build_registry(knowledge: Knowledge) -> tuple[HookService, ...]:
             ),
             prefetch=prefetch,
             required_prefetch=REQUIRED_KEYS,
-            required_context=("userId", "patientId"),
+            context_model=PatientViewContext,
             evaluate=trd_ketamine_screen.evaluate,
             usage_requirements=USAGE,
         ),
         HookService(
             id=trd_antidepressant_order.SERVICE_ID,
             hook="order-select",
-            title="Antidepressant order after two failed trials",
+            title="Antidepressant order in treatment-resistant depression",
             description=(
-                "When another antidepressant is selected for a patient who already has two or "
-                "more failed adequate trials, suggests evaluation for ketamine/esketamine first."
+                "When another antidepressant is selected for a patient whose record already "
+                "shows treatment-resistant depression, suggests evaluation for "
+                "ketamine/esketamine first (or says what to verify)."
             ),
             prefetch=prefetch,
             required_prefetch=REQUIRED_KEYS,
-            required_context=("userId", "patientId", "selections", "draftOrders"),
+            context_model=OrderSelectContext,
             evaluate=trd_antidepressant_order.evaluate,
             usage_requirements=USAGE,
         ),
@@ -50,12 +52,13 @@ def build_registry(knowledge: Knowledge) -> tuple[HookService, ...]:
             hook="order-sign",
             title="Ketamine/esketamine order safety",
             description=(
-                "Checks draft ketamine and esketamine orders for contraindications, a recent "
-                "blood pressure, body weight and the IV ketamine dose (0.5 mg/kg)."
+                "Checks draft ketamine and esketamine orders for contraindications and label "
+                "warnings, the esketamine dose, schedule and indication, the ketamine dose per "
+                "kg and infusion time, the latest blood pressure and co-medications."
             ),
             prefetch=prefetch,
             required_prefetch=REQUIRED_KEYS,
-            required_context=("userId", "patientId", "draftOrders"),
+            context_model=OrderSignContext,
             evaluate=ketamine_order_safety.evaluate,
             usage_requirements=USAGE,
         ),

@@ -34,16 +34,10 @@ def condition_lists(knowledge: Knowledge) -> tuple[str, ...]:
     return tuple(n for n, cl in knowledge.lists.items() if cl.applies_to == "Condition.code")
 
 
-OBSERVATION_LISTS = (
-    "phq9-total",
-    "phq9-item9",
-    "phq9-panel",
-    "bp-panel",
-    "bp-systolic",
-    "bp-diastolic",
-    "body-weight",
-    "pregnancy-status",
-)
+def observation_lists(knowledge: Knowledge) -> tuple[str, ...]:
+    """The code lists matched against ``Observation.code`` (what the observations template
+    asks for, and what the filter keeps)."""
+    return tuple(n for n, cl in knowledge.lists.items() if cl.applies_to == "Observation.code")
 
 
 OBSERVATION_WINDOWS: dict[str, tuple[str, ...] | None] = {
@@ -57,8 +51,8 @@ OBSERVATION_WINDOWS: dict[str, tuple[str, ...] | None] = {
     "pregnancy-status": ("pregnancy_window_weeks",),  # contraindications: within the window
 }
 """How far back the rules read each observation list: the thresholds whose largest value bounds
-every rule that uses the list (None: no bound). A rule that starts reading a list further back
-must be added here."""
+every rule that uses the list (None, or a list not named here: no bound). A rule that starts
+reading a list further back must be added here."""
 
 WINDOW_MARGIN = timedelta(days=1)
 
@@ -103,7 +97,7 @@ def _build_index(knowledge: Knowledge) -> _Index:
             combined = None
     windows: dict[tuple[str, str], timedelta | None] = {}
     unbounded: set[tuple[str, str]] = set()
-    for name in OBSERVATION_LISTS:
+    for name in observation_lists(knowledge):
         window = _window(knowledge, OBSERVATION_WINDOWS.get(name))
         for pair in knowledge.code_list(name).codes:
             if window is None or pair in unbounded:

@@ -39,7 +39,7 @@ TRD = "treatment-resistant-depression"
 def evaluate(hook_input: HookInput) -> HookResult:
     knowledge = hook_input.knowledge
     facts, assessment = patient_assessment(hook_input)
-    selections = {str(s) for s in hook_input.context.get("selections") or []}
+    selections = set(hook_input.context.selections)
     drafts = draft_medication_orders(hook_input, only=selections)
     gaps = [*drafts.notes, *(f"{ref} (draft order) could not be read" for ref in drafts.unreadable)]
     antidepressants = [
@@ -57,7 +57,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
         return HookResult([], assessment, extra)
     drug = antidepressants[0]
     count = assessment.failed_adequate_trials
-    patient_id = str(hook_input.context["patientId"])
+    patient_id = hook_input.context.patientId
     trd = TRD in assessment.candidate_reasons
     label = (
         "Esketamine (SPRAVATO) is approved for treatment-resistant depression, alone or with "

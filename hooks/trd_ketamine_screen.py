@@ -195,5 +195,5 @@ def _referral_reasons(assessment: Assessment) -> str:
 
 def evaluate(hook_input: HookInput) -> HookResult:
     _, assessment = patient_assessment(hook_input)
-    patient_id = str(hook_input.context["patientId"])
+    patient_id = hook_input.context.patientId
     return HookResult(cards_for(assessment, patient_id, hook_input), assessment)

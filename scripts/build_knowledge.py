@@ -1158,8 +1158,8 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     spectrum = new()
     spectrum.add_rows(bipolar, bp_src)
     for code in ("F30", "F31"):
-        for c in icd.billable(code):
-            spectrum.add(ICD, c, icd.description(c), ICD_SRC)
+        for icd_code in icd.billable(code):
+            spectrum.add(ICD, icd_code, icd.description(icd_code), ICD_SRC)
     spectrum.add_icd("F34.0", descendants=False)
     lists["bipolar-spectrum"] = code_list(
         "Any bipolar-spectrum diagnosis, in any phase and with any status that is not refuted: "
@@ -1253,13 +1253,13 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         "X82",
         "X83",
     ):
-        for c in icd.billable(code):
-            harm.add(ICD, c, icd.description(c), ICD_SRC)
+        for icd_code in icd.billable(code):
+            harm.add(ICD, icd_code, icd.description(icd_code), ICD_SRC)
     poisoning = [f"T{n}" for n in range(36, 66)] + ["T71"]
     for category in poisoning:
-        for c in icd.billable(category):
-            if _intentional_self_harm(c):
-                harm.add(ICD, c, icd.description(c), ICD_SRC)
+        for icd_code in icd.billable(category):
+            if _intentional_self_harm(icd_code):
+                harm.add(ICD, icd_code, icd.description(icd_code), ICD_SRC)
     for code in ("R45.88", "Z91.51", "Z91.52"):
         harm.add_icd(code, descendants=False)
     for sct, display in (
@@ -1480,11 +1480,11 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         )
     )
     for category in ("F10", "F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19"):
-        for c in icd.billable(category):
-            if (c[4:5] == "2" and c[4:6] != "21") or (
-                c.startswith("F16") and c[4:6] not in ("11", "21", "91")
+        for icd_code in icd.billable(category):
+            if (icd_code[4:5] == "2" and icd_code[4:6] != "21") or (
+                icd_code.startswith("F16") and icd_code[4:6] not in ("11", "21", "91")
             ):
-                sud.add(ICD, c, icd.description(c), ICD_SRC)
+                sud.add(ICD, icd_code, icd.description(icd_code), ICD_SRC)
     lists["substance-use-disorder-active"] = code_list(
         "Active moderate or severe substance use disorder: dependence F1x.2x (DSM-5 moderate or "
         "severe use disorder by the ICD-10-CM inclusion terms; remission F1x.21 excluded) for "
@@ -1500,9 +1500,9 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     for c in mild:
         mild_list.add(c["system"], c["code"], c["display"], c["source"])
     for category in ("F10", "F11", "F12", "F13", "F14", "F15", "F18", "F19"):
-        for c in icd.billable(category):
-            if c[4:5] in ("1", "9") and c[4:6] not in ("11", "91"):
-                mild_list.add(ICD, c, icd.description(c), ICD_SRC)
+        for icd_code in icd.billable(category):
+            if icd_code[4:5] in ("1", "9") and icd_code[4:6] not in ("11", "91"):
+                mild_list.add(ICD, icd_code, icd.description(icd_code), ICD_SRC)
     lists["substance-use-disorder-mild"] = code_list(
         "Active mild or unspecified substance use: abuse F1x.1x (DSM-5 mild use disorder by the "
         "inclusion terms) and use F1x.9x, not in remission, except hallucinogens (F16, always "
@@ -1513,9 +1513,9 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
     )
     remission_sud = new()
     for category in ("F10", "F11", "F12", "F13", "F14", "F15", "F16", "F18", "F19"):
-        for c in icd.billable(category):
-            if c[4:6] in ("11", "21", "91"):
-                remission_sud.add(ICD, c, icd.description(c), ICD_SRC)
+        for icd_code in icd.billable(category):
+            if icd_code[4:6] in ("11", "21", "91"):
+                remission_sud.add(ICD, icd_code, icd.description(icd_code), ICD_SRC)
     remission_sud.add_vs(VS_SUBSTANCE_ABUSE, lambda c: "remission" in c["display"].lower())
     lists["substance-use-disorder-remission"] = code_list(
         "Substance use disorder in remission (F1x.11, F1x.21, F1x.91 and the remission codes of "
@@ -1535,9 +1535,9 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
         hallucinogen.sorted_codes(),
     )
     alcohol = new()
-    for c in icd.billable("F10"):
-        if c[4:6] not in ("11", "21", "91"):
-            alcohol.add(ICD, c, icd.description(c), ICD_SRC)
+    for icd_code in icd.billable("F10"):
+        if icd_code[4:6] not in ("11", "21", "91"):
+            alcohol.add(ICD, icd_code, icd.description(icd_code), ICD_SRC)
     lists["alcohol-use-disorder-active"] = code_list(
         "Active alcohol use disorder (F10 except remission): a CNS-depressant exposure for the "
         "order-sign sedation warning (label: CNS depressants, e.g. benzodiazepines, opioids, "

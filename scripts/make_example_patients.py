@@ -3,7 +3,7 @@
 The bundles come from the same scenario builders the test suite uses (tests/scenarios.py), with a
 patient id and resource ids unique to each scenario, PUT requests (client-assigned ids, so loading
 twice does not duplicate anything) and ``Bundle.timestamp`` set to the day the data is relative to;
-``service.date_roller.roll_dates`` moves them to the current day at load time.
+``ehr.date_roller.roll_dates`` moves them to the current day at load time.
 
     python scripts/make_example_patients.py
 """

@@ -29,6 +29,7 @@ from typing import Any
 
 from fhir_mappers.facts import Unreadable
 from hooks.base import HookService
+from hooks.contexts import HookContext
 from service.errors import DataUnavailable, ForbiddenFhirServer, UpstreamFhirError
 from service.fhir_answers import Expectation, Page, QueryFailed, read_page
 from service.fhir_gateway import FetchResult, FhirGateway
@@ -90,7 +91,7 @@ def _short(page: Page) -> str | None:
 async def gather(
     service: HookService,
     *,
-    context: dict[str, Any],
+    context: HookContext,
     prefetch: dict[str, dict[str, Any] | None] | None,
     gateway: FhirGateway | None,
 ) -> Gathered:
@@ -98,8 +99,9 @@ async def gather(
     prefetch = prefetch or {}
     to_fetch: list[_Key] = []
     to_follow: list[tuple[_Key, Page]] = []
+    fields = context.template_fields()
     for name, template in service.prefetch.items():
-        rendered = render(template, context)
+        rendered = render(template, fields)
         key = _Key(name, template, rendered, Expectation.of(rendered or template))
         if name in prefetch:
             value = prefetch[name]

@@ -1,4 +1,4 @@
-"""JSON decoding for request bodies and FHIR answers: orjson, with the standard library as a
+"""JSON for request bodies, FHIR answers and responses: orjson, with the standard library as a
 fallback for valid JSON that orjson refuses (integers beyond 64 bits). Non-standard constants
 (NaN, Infinity) are refused."""
 
@@ -23,3 +23,12 @@ def loads(raw: bytes) -> Any:
             return json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, RecursionError) as exc:
             raise ValueError("not JSON") from exc
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as JSON bytes: orjson, with the standard library for what orjson refuses
+    (integers beyond 64 bits, as a FHIR server may hold them)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()

@@ -6,13 +6,13 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from hooks.base import HookInput, HookResult, HookService
 from hooks.cards import response_json
+from hooks.contexts import HookContext
 from hooks.rules.findings import pruned
 from service import jsonio
 from service.auth import authorise
@@ -55,38 +55,30 @@ async def _body(request: Request, state: AppState) -> Any:
         raise InvalidHookRequest("request body is not valid JSON") from exc
 
 
-def _validation_message(exc: ValidationError) -> str:
+def _validation_message(exc: ValidationError, root: str = "") -> str:
     parts = []
     for error in exc.errors()[:5]:
-        where = ".".join(excerpt(str(p), 30) for p in error["loc"][:4]) or "body"
+        where = ".".join(excerpt(str(p), 30) for p in (root, *error["loc"][:4]) if p) or "body"
         parts.append(f"{where}: {excerpt(error['msg'], 120)}")
     return "; ".join(parts)
 
 
-def _check_context(service: HookService, hook_request: HookRequest) -> dict[str, Any]:
+def _check_context(service: HookService, hook_request: HookRequest) -> HookContext:
+    """The request's context as the hook's typed model, or 400 naming each field at fault."""
     if hook_request.hook != service.hook:
         raise InvalidHookRequest(
             f"service {service.id!r} answers hook {service.hook!r}, "
             f"not {excerpt(hook_request.hook)!r}"
         )
-    context = dict(hook_request.context)
-    missing = [f for f in service.required_context if context.get(f) in (None, "", [], {})]
-    if missing:
-        raise InvalidHookRequest(f"context is missing required field(s): {', '.join(missing)}")
-    patient_id = context["patientId"]
-    if not isinstance(patient_id, str):
-        raise InvalidHookRequest("context.patientId must be a string FHIR id")
-    if patient_id.startswith("Patient/"):
+    raw = hook_request.context
+    try:
+        context = service.context_model.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidHookRequest(
+            f"context does not fit the {service.hook} hook: {_validation_message(exc, 'context')}"
+        ) from exc
+    if isinstance(raw.get("patientId"), str) and raw["patientId"].startswith("Patient/"):
         logger.warning("context.patientId had a 'Patient/' prefix; it was removed")
-        context["patientId"] = patient_id.removeprefix("Patient/")
-    if "draftOrders" in service.required_context and not isinstance(
-        context.get("draftOrders"), dict
-    ):
-        raise InvalidHookRequest("context.draftOrders must be a FHIR Bundle")
-    if "selections" in service.required_context:
-        selections = context.get("selections")
-        if not isinstance(selections, list) or not all(isinstance(s, str) for s in selections):
-            raise InvalidHookRequest("context.selections must be a list of 'Type/id' strings")
     return context
 
 
@@ -153,7 +145,7 @@ async def run_hook(
 
 
 def _json(content: dict[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+    return Response(jsonio.dumps(content), status_code=status, media_type="application/json")
 
 
 @router.get("/cds-services")

@@ -49,6 +49,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hooks import evidence
 from hooks.base import HookInput, HookService
+from hooks.contexts import HookContext
+from service import jsonio
 from service.deps import AppState, state_of
 from service.errors import (
     CdsServiceError,
@@ -236,7 +238,7 @@ async def config(request: Request) -> Response:
         "allowLoopback": settings.allow_unauthenticated,
         "rulesetVersion": state.knowledge.ruleset_version,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(jsonio.dumps(body), media_type="application/json")
 
 
 @router.post("/api/summary")
@@ -260,7 +262,7 @@ async def summary(request: Request) -> Response:
         timeout_seconds=settings.fhir_timeout_seconds,
         deadline_seconds=settings.fhir_deadline_seconds,
     )
-    context: dict[str, Any] = {"patientId": patient_id}
+    context = HookContext(patientId=patient_id)
     started = time.perf_counter()
     try:
         gathered = await gather(service, context=context, prefetch=None, gateway=gateway)
@@ -289,7 +291,7 @@ async def summary(request: Request) -> Response:
         ",".join(gathered.fetched) or "-",
         (time.perf_counter() - started) * 1000,
     )
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(jsonio.dumps(body), media_type="application/json")
 
 
 def connect_sources(settings: Settings, app_settings: AppSettings) -> list[str]:

@@ -14,11 +14,14 @@ from tests.scenarios import SCENARIOS
 ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
-    "fhir_mappers": ("service", "hooks", "fastapi", "starlette", "httpx"),
-    "hooks": ("service", "fastapi", "starlette", "httpx"),
-    "hooks/rules": ("service", "fastapi", "starlette", "httpx", "fhir.resources", "logging"),
+    "ehr": ("tests", "benchmarks", "scripts"),
+    "service": ("ehr",),
+    "fhir_mappers": ("ehr", "service", "hooks", "fastapi", "starlette", "httpx"),
+    "hooks": ("ehr", "service", "fastapi", "starlette", "httpx"),
+    "hooks/rules": ("ehr", "service", "fastapi", "starlette", "httpx", "fhir.resources", "logging"),
 }
-"""Layers: service -> hooks -> fhir_mappers; rules are pure (no I/O, no fhir.resources, no logs)."""
+"""Layers: ehr -> service -> hooks -> fhir_mappers (the EHR side may use every layer, no layer
+uses it); rules are pure (no I/O, no fhir.resources, no logs)."""
 
 
 def _imports(path: Path) -> set[str]:

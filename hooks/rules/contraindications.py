@@ -34,6 +34,7 @@ from hooks.rules.findings import (
 )
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import resolve_ingredients
+from hooks.rules.observations import is_result
 
 PI = "SPRAVATO (esketamine) US Prescribing Information"
 CONSENSUS = "Sanacora et al. 2017 ketamine consensus (JAMA Psychiatry)"
@@ -42,8 +43,7 @@ SOURCES: dict[ContraindicationId, str] = {
     "psychosis-history": f"{PI}, warnings (dissociation: assess patients with psychosis); "
     f"{CONSENSUS}",
     "current-mania-or-hypomania": f"{CONSENSUS} (evidence limited to depressive episodes)",
-    "uncontrolled-hypertension": f"{PI}, warnings (increase in blood pressure, >140/90 mmHg as "
-    f"a general guide); {CONSENSUS}",
+    "uncontrolled-hypertension": f"{PI}, warnings (increase in blood pressure); {CONSENSUS}",
     "serious-heart-disease": f"{PI}, warnings (increase in blood pressure: cardiovascular and "
     f"cerebrovascular conditions); {CONSENSUS}",
     "aneurysmal-vascular-disease-or-avm": f"{PI}, contraindications",
@@ -53,7 +53,7 @@ SOURCES: dict[ContraindicationId, str] = {
     "active-substance-use-disorder": f"{PI}, warnings (abuse and misuse); {CONSENSUS}",
     "pregnancy": f"{PI}, use in specific populations (not recommended in pregnancy)",
     "breastfeeding": f"{PI}, use in specific populations (breastfeeding not recommended)",
-    "minor": f"{PI}, not approved in pediatric patients (under 18 years)",
+    "minor": f"{PI}, not approved in pediatric patients",
 }
 
 CAUTION_SOURCES: dict[CautionId, str] = {
@@ -95,8 +95,6 @@ CAUTION_CHECKS: tuple[tuple[CautionId, str, bool], ...] = (
 )
 """(id, code list, history counts) of the cautions."""
 
-VALID_OBSERVATION = frozenset({"final", "amended", "corrected", "preliminary", None})
-
 TARGET_DRUGS = frozenset({"ketamine", "esketamine"})
 _RANK: dict[Severity, int] = {"contraindication": 2, "warning": 1, "caution": 0}
 
@@ -118,7 +116,7 @@ def blood_pressures(
     diastolic = knowledge.code_list("bp-diastolic")
     readings: list[Reading] = []
     for obs in observations:
-        if obs.effective is None or obs.status not in VALID_OBSERVATION:
+        if obs.effective is None or not is_result(obs):
             continue
         sys_value = dia_value = None
         parts: list[tuple[Concept, float | None]] = [(c.concept, c.value) for c in obs.components]
@@ -187,7 +185,9 @@ def _hypertension(
             "uncontrolled-hypertension",
             tuple(dict.fromkeys(used)),
             SOURCES["uncontrolled-hypertension"],
-            f"mean of the last {len(used)} blood pressure readings {shown} mmHg",
+            f"mean of the last {len(used)} blood pressure readings {shown} mmHg, above the "
+            f"label's general guide of {limits.bp_systolic_limit.value:g}/"
+            f"{limits.bp_diastolic_limit.value:g}",
         ),
         [],
     )
@@ -220,7 +220,7 @@ def _pregnancy(
     pregnant = knowledge.code_list("pregnant-value")
     not_pregnant = knowledge.code_list("not-pregnant-value")
     for obs in facts.observations:
-        if obs.effective is None or obs.effective < since:
+        if obs.effective is None or obs.effective < since or not is_result(obs):
             continue
         if not concept_matches(status_codes, obs.concept):
             continue
@@ -309,7 +309,11 @@ def _minor(
         return None, []
     return (
         Contraindication(
-            "minor", (patient.ref,), SOURCES["minor"], f"age {max(years, 0)} years ({patient.ref})"
+            "minor",
+            (patient.ref,),
+            SOURCES["minor"],
+            f"age {max(years, 0)} years, under "
+            f"{knowledge.thresholds.adult_age_years.value:g} ({patient.ref})",
         ),
         [],
     )

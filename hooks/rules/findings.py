@@ -56,7 +56,7 @@ CONTRAINDICATION_LABELS: dict[ContraindicationId, str] = {
     "active-substance-use-disorder": "active substance use disorder",
     "pregnancy": "pregnancy",
     "breastfeeding": "breastfeeding",
-    "minor": "age under 18",
+    "minor": "minor (pediatric patient)",
 }
 """Clinician words for each contraindication id (cards, gaps, the evidence app)."""
 

@@ -259,6 +259,7 @@ def exposures(
     - A titration inside one order (dosage steps with durations) gives one exposure per step.
     - The patient's report wins over an order: an order of a drug the patient said they never
       took is not exposure, and one they said they stopped ends there.
+    - An as-needed record is not a depression trial (an antidepressant works taken daily).
     - Nothing is taken after the date of death; "now" is the end of anything still running.
     """
     out: list[Exposure] = []
@@ -312,7 +313,9 @@ def exposures(
             end, ongoing = now, True
         if end < fact.start:
             end = fact.start
-        reason_use = _reason_use(fact, knowledge)
+        reason_use = _reason_use(fact, knowledge) or (
+            "taken as needed (not a regular daily dose)" if fact.as_needed else None
+        )
         for item in resolved:
             ingredient = knowledge.ingredients[item.name]
             item_end, report = _reported(fact, item.name, fact.start, end, said, grace)

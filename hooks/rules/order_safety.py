@@ -36,7 +36,8 @@ from hooks.rules.conditions import concept_matches, is_active, matching
 from hooks.rules.contraindications import age, blood_pressures
 from hooks.rules.findings import SCREEN_LABELS, Assessment
 from hooks.rules.knowledge import Knowledge
-from hooks.rules.medications import resolve_ingredients
+from hooks.rules.medications import SKIPPED_STATUSES, resolve_ingredients
+from hooks.rules.observations import is_result
 from hooks.rules.plausibility import in_unit
 
 IssueSeverity = Literal["critical", "warning", "info"]
@@ -100,7 +101,7 @@ def weight_kg(facts: Facts, now: datetime, knowledge: Knowledge) -> tuple[float 
         if o.value is not None
         and o.effective is not None
         and o.effective >= since
-        and o.status not in ("entered-in-error", "cancelled")
+        and is_result(o)
         and concept_matches(weights, o.concept)
     ]
     if not found:
@@ -186,7 +187,7 @@ def _comedications(check: OrderCheck, facts: Facts, now: datetime, knowledge: Kn
     since = shift(now, days=-knowledge.thresholds.comedication_recent_days.value) or now
     found: dict[str, dict[str, str]] = {"cns-depressant": {}, "blood-pressure": {}}
     for fact in facts.medications:
-        if fact.status in ("entered-in-error", "cancelled", "not-taken", "draft"):
+        if fact.status in SKIPPED_STATUSES:
             continue
         if fact.end is not None and fact.end < since and fact.status != "active":
             continue
@@ -268,7 +269,8 @@ def _esketamine(
             "warning",
             f"dose {session:g} mg is not a label dose",
             f"{session:g} mg is not a US-label adult dose ({low:g} or {top:g} mg per session; "
-            f"28 mg starts are ex-US, for patients aged 65 and over)",
+            f"{limits.esketamine_device_mg.value:g} mg starts are ex-US, for patients aged "
+            f"{limits.elderly_age_years.value:g} and over)",
         )
     per_day = fact.doses_per_day
     if session is not None and per_day is not None and session * per_day > top:
@@ -283,7 +285,7 @@ def _esketamine(
         for m in facts.medications
         if m.start is not None
         and m.start < now
-        and m.status not in ("entered-in-error", "cancelled", "not-taken", "draft")
+        and m.status not in SKIPPED_STATUSES
         and any(
             i.name == "esketamine" for i in resolve_ingredients(m.product, m.ingredients, knowledge)
         )
@@ -319,8 +321,8 @@ def _esketamine(
                 "warning",
                 "induction schedule after week 4",
                 f"week {weeks_on:.0f} of esketamine at {weekly:g} sessions a week: from week "
-                f"{limits.esketamine_induction_weeks.value + 1:g} the label's schedule is "
-                "weekly (weeks 5-8), then weekly or every 2 weeks",
+                f"{limits.esketamine_induction_weeks.value + 1:g} the label's schedule is at "
+                f"most {maintenance:g} a week",
             )
     if any(c.id == "bipolar-disorder" for c in assessment.cautions):
         check.add(
@@ -344,8 +346,9 @@ def _esketamine(
         check.add(
             "info",
             f"age {years}",
-            f"age {years}: non-US labels start at 28 mg at {limits.elderly_age_years.value:g} "
-            "and over (the US label starts at 56 mg)",
+            f"age {years}: non-US labels start at {limits.esketamine_device_mg.value:g} mg at "
+            f"{limits.elderly_age_years.value:g} and over (the US label starts at "
+            f"{limits.esketamine_first_dose_mg.value:g} mg)",
         )
 
 

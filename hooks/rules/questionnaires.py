@@ -18,8 +18,7 @@ from datetime import datetime
 from fhir_mappers.facts import Concept, ObservationFact
 from hooks.rules.conditions import concept_matches
 from hooks.rules.knowledge import Knowledge
-
-NOT_RESULTS = frozenset({"entered-in-error", "cancelled"})
+from hooks.rules.observations import is_result
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,7 @@ def phq9_scores(observations: tuple[ObservationFact, ...], knowledge: Knowledge)
     totals: list[Score] = []
     item9: list[Score] = []
     for obs in observations:
-        if obs.effective is None or obs.status in NOT_RESULTS:
+        if obs.effective is None or not is_result(obs):
             continue
         own = answer_score(obs.value, obs.value_concept, knowledge)
         if concept_matches(total_codes, obs.concept) and obs.value is not None:

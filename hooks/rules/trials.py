@@ -383,7 +383,10 @@ def _judge(
         )
     if responded:
         return _Judged(
-            "adequate-not-failed", "PHQ-9 improved by at least 50%", adequate=span, doses=doses
+            "adequate-not-failed",
+            f"PHQ-9 improved by at least {limits.phq9_response_reduction.value:.0%}",
+            adequate=span,
+            doses=doses,
         )
     return _Judged(
         "adequate-not-failed",

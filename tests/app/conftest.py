@@ -25,8 +25,10 @@ import httpx
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from ehr.fhir_http import fhir_client
+from ehr.scenarios import scenario_index
+from ehr.seeding import SeedResult, seed
 from integration.fhir_server import FhirServerError, FhirTestServer, medplum_server
-from service import integration_cli
 from service.main import create_app
 from tests.app.servers import ServerThread, start_chromium
 from tests.conftest import make_settings
@@ -48,10 +50,10 @@ APP_PATIENTS = (
 """The scenario patients the app is opened on (examples/patients/index.json)."""
 
 
-async def _seed(base_url: str) -> list[integration_cli.SeedResult]:
-    entries = [e for e in integration_cli.scenario_index() if e["patient_id"] in APP_PATIENTS]
-    async with integration_cli.fhir_client(None) as fhir:
-        return await integration_cli.seed(fhir, base_url, entries, today=TODAY)
+async def _seed(base_url: str) -> list[SeedResult]:
+    entries = [e for e in scenario_index() if e["patient_id"] in APP_PATIENTS]
+    async with fhir_client(None) as fhir:
+        return await seed(fhir, base_url, entries, today=TODAY)
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
-from benchmarks.charts import ANCHOR, HEAVY, TINY, TYPICAL, generate_chart, hook_request
+from benchmarks.charts import ANCHOR, HEAVY, TINY, TYPICAL, generate_chart
+from benchmarks.hook_bodies import hook_request_for
 from fhir_mappers import parse
 from fhir_mappers.codes import coding_pairs, concept
 from fhir_mappers.collect import AcceptAll, map_resources
@@ -183,11 +186,11 @@ def test_charts_are_deterministic_and_sized() -> None:
 
 def test_standin_fhir_server_filters_pages_and_includes() -> None:
     """Verify the stand-in's search: patient and code filters, paging, _include."""
-    from benchmarks.standin_fhir import StandInFhir
+    from ehr.memory_fhir import MemoryFhirServer
 
     resources = generate_chart(TINY)
     pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-    server = StandInFhir(resources, 0, "http://127.0.0.1:1/fhir", page_size=2)
+    server = MemoryFhirServer(resources, base="http://127.0.0.1:1/fhir", page_size=2)
     status, bundle = server.handle(
         "/fhir/Observation", f"patient={pid}&code=http://loinc.org|85354-9"
     )
@@ -206,10 +209,36 @@ def test_standin_fhir_server_filters_pages_and_includes() -> None:
     assert server.handle("/fhir/Patient/nobody", "")[0] == 404
 
 
+def test_standin_fhir_asgi_serves_the_memory_server_with_latency() -> None:
+    """Verify that the stand-in serves health, reads and searches over ASGI after its delay."""
+    from benchmarks.standin_fhir import StandInFhir
+    from ehr.memory_fhir import MemoryFhirServer
+
+    resources = generate_chart(TINY)
+    pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
+    app = StandInFhir(MemoryFhirServer(resources, base="http://standin/fhir"), latency=0.01)
+
+    async def calls() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://standin") as client:
+            return [
+                await client.get("/healthz"),
+                await client.get(f"/fhir/Patient/{pid}"),
+                await client.get("/fhir/Condition", params={"patient": pid}),
+            ]
+
+    started = time.perf_counter()
+    health, read, search = asyncio.run(calls())
+    assert time.perf_counter() - started >= 0.03
+    assert [health.status_code, read.status_code, search.status_code] == [200, 200, 200]
+    assert read.headers["content-type"] == "application/fhir+json"
+    assert search.json()["total"] == sum(r["resourceType"] == "Condition" for r in resources)
+
+
 def test_hook_request_bodies_carry_the_replaceable_patient_id() -> None:
     """Verify that every resource of a request names the fixed-width patient id the load
     generators replace to make never-seen charts."""
-    body = hook_request("trd-ketamine-screen", generate_chart(TINY))
+    body = hook_request_for("trd-ketamine-screen", generate_chart(TINY))
     assert body["context"]["patientId"] == "pt-0000000000"
     for key, bundle in body["prefetch"].items():
         if key == "patient" or bundle is None:

@@ -10,6 +10,7 @@ import pytest
 from hooks import evidence, trd_ketamine_screen
 from hooks.base import HookInput
 from hooks.cards import response_json
+from hooks.contexts import HookContext
 from hooks.rules.knowledge import Knowledge
 from tests.factories import (
     NOW,
@@ -27,7 +28,7 @@ ALL_IDS = list(evidence.CONTRAINDICATION_IDS)
 
 def _hook_input(resources: list[dict[str, Any]], knowledge: Knowledge, **kw: Any) -> HookInput:
     return HookInput(
-        context={"patientId": "p1", "userId": "Practitioner/1"},
+        context=HookContext(patientId="p1", userId="Practitioner/1"),
         resources={"all": resources},
         gaps=(),
         now=NOW,

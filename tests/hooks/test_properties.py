@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from fhir_mappers.collect import map_resources
 from hooks import ketamine_order_safety, trd_antidepressant_order, trd_ketamine_screen
 from hooks.base import HookInput
+from hooks.contexts import HookContext
 from hooks.relevance import KnowledgeRelevance
 from hooks.rules.assessment import assess
 from hooks.rules.knowledge import default_knowledge
@@ -208,7 +209,11 @@ def _hook_input(resources: list[dict[str, Any]], orders: list[dict[str, Any]]) -
         "selections": [f"MedicationRequest/{o.get('id')}" for o in orders],
     }
     return HookInput(
-        context=context, resources={"all": resources}, gaps=(), now=NOW, knowledge=KNOWLEDGE
+        context=HookContext.model_validate(context),
+        resources={"all": resources},
+        gaps=(),
+        now=NOW,
+        knowledge=KNOWLEDGE,
     )
 
 

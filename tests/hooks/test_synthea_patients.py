@@ -30,6 +30,7 @@ from fhir_mappers.collect import bundle_resources, index_medications
 from fhir_mappers.medication import resolve_medication
 from hooks import trd_ketamine_screen
 from hooks.base import HookInput, HookResult
+from hooks.contexts import HookContext
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import resolve_ingredients
 from tests.factories import NOW
@@ -347,7 +348,7 @@ def run_screen(root: Path, key: str, knowledge: Knowledge) -> tuple[dict[str, An
     resources = patient_resources(root, key)
     patient = the_patient(resources)
     hook_input = HookInput(
-        context={"patientId": patient["id"], "userId": "Practitioner/x"},
+        context=HookContext(patientId=patient["id"], userId="Practitioner/x"),
         resources={"bundle": resources},
         gaps=(),
         now=NOW,

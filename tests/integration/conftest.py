@@ -13,8 +13,10 @@ from datetime import UTC
 
 import pytest
 
+from ehr.fhir_http import fhir_client
+from ehr.scenarios import scenario_index
+from ehr.seeding import SeedResult, seed
 from integration.fhir_server import FhirServerError, FhirTestServer, medplum_server
-from service import integration_cli
 from tests.factories import NOW
 from tests.integration.real_data import RealData
 from tests.shared_data import CORPUS_FHIR_R4, SUBSET_FHIR_R4, corpus_subdir
@@ -41,15 +43,13 @@ def fhir_server() -> Iterator[FhirTestServer]:
         yield server
 
 
-async def _seed(base_url: str) -> list[integration_cli.SeedResult]:
-    async with integration_cli.fhir_client(None) as fhir:
-        return await integration_cli.seed(
-            fhir, base_url, integration_cli.scenario_index(), today=TODAY
-        )
+async def _seed(base_url: str) -> list[SeedResult]:
+    async with fhir_client(None) as fhir:
+        return await seed(fhir, base_url, scenario_index(), today=TODAY)
 
 
 @pytest.fixture(scope="session")
-def seeded(fhir_server: FhirTestServer) -> list[integration_cli.SeedResult]:
+def seeded(fhir_server: FhirTestServer) -> list[SeedResult]:
     """The scenario patients, loaded the way ``ketamine-cds seed`` loads them."""
     return asyncio.run(_seed(fhir_server.base_url))
 

@@ -1,4 +1,4 @@
-"""Firing hooks at a real FHIR server through the integration CLI's client code."""
+"""Firing hooks at a real FHIR server through the EHR side's client code (``ehr``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from service import integration_cli
+from ehr.prefetch_fill import PrefetchRead
+from ehr.service_client import invoke, service_client
 from tests.conformance import assert_conformant_response, strip_volatile
 from tests.factories import NOW
 
@@ -24,7 +25,7 @@ ALL_KEYS = {
 class Answer:
     status: int
     body: dict[str, Any]
-    read: integration_cli.PrefetchRead | None
+    read: PrefetchRead | None
 
 
 @dataclass
@@ -50,12 +51,12 @@ async def _both_modes(
     draft_orders: list[dict[str, Any]] | None,
     page_cap: int | None,
 ) -> BothModes:
-    async with integration_cli.service_client(
+    async with service_client(
         None, fhir_server=base_url, clock=lambda: NOW, page_cap=page_cap
     ) as client:
         answers = []
         for prefetch, explain in ((True, True), (False, True), (False, False)):
-            invocation = await integration_cli.invoke(
+            invocation = await invoke(
                 client,
                 hook_or_service,
                 fhir_server=base_url,

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from ehr.seeding import put_transaction, refused_entries
 from integration.fhir_server import FhirTestServer, medplum_server
 
 SANDBOX = "synthea-smart-sandbox-r4"
@@ -195,14 +196,6 @@ def _patient_ids_from_response(bundle: dict[str, Any], response: dict[str, Any])
     return found
 
 
-def _failed_entries(response: dict[str, Any]) -> list[str]:
-    return [
-        str((e.get("response") or {}).get("status"))
-        for e in response.get("entry") or []
-        if not str((e.get("response") or {}).get("status", "")).startswith("2")
-    ]
-
-
 @dataclass
 class LoadedGroup:
     server: FhirTestServer
@@ -227,7 +220,7 @@ def _load_bundle_file(
         # If-Match on a version that cannot exist): load what can be loaded, entry by entry.
         group.notes.append(f"{what}: transaction refused ({str(exc)[:200]}); loaded as a batch")
         response = _post(client, base, {**bundle, "type": "batch"}, what)
-    failed = _failed_entries(response)
+    failed = refused_entries(response)
     if failed:
         group.notes.append(f"{what}: {len(failed)} entries refused ({sorted(set(failed))})")
     keys = _bundle_keys(folder, path, bundle)
@@ -235,21 +228,6 @@ def _load_bundle_file(
     for index, key in zip(_patient_indexes(bundle), keys, strict=True):
         if index in ids:
             group.patients[key] = ids[index]
-
-
-def _put_transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": f"{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-            }
-            for r in resources
-        ],
-    }
 
 
 def _load_ndjson(client: httpx.Client, base: str, root: Path, group: LoadedGroup) -> None:
@@ -260,8 +238,10 @@ def _load_ndjson(client: httpx.Client, base: str, root: Path, group: LoadedGroup
             for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()
         ]
-        response = _post(client, base, _put_transaction(resources), f"{NDJSON}/{path.name}")
-        if failed := _failed_entries(response):
+        response = _post(
+            client, base, put_transaction(resources, base_url=base), f"{NDJSON}/{path.name}"
+        )
+        if failed := refused_entries(response):
             group.notes.append(f"{NDJSON}/{path.name}: {len(failed)} entries refused")
         for resource in resources:
             if resource["resourceType"] == "Patient":

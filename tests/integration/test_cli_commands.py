@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import uvicorn
 
+from ehr import cli
+from ehr.keys import generate_keys
+from ehr.scenarios import find_scenario, scenario_index
 from integration.fhir_server import FhirTestServer
-from service import cli, integration_cli
-from service.keys_cli import generate_keys
 from service.main import create_app
 from service.settings import Settings
 from tests.integration.conftest import TODAY
@@ -33,7 +34,7 @@ def test_seed_command_prints_each_patient_and_what_it_should_produce(
     them."""
     assert cli.main(["seed", "--fhir-server", fhir_server.base_url, "--json"]) == 0
     listed = _json_out(capsys)
-    assert len(listed) == len(integration_cli.scenario_index())
+    assert len(listed) == len(scenario_index())
     first = listed[0]
     assert first["patient_id"] == "trd-two-switches"
     assert first["expected"]["recommendation"] == "refer-for-evaluation"
@@ -325,11 +326,7 @@ def test_invoke_a_service_that_requires_a_jwt(
 
 def test_find_scenario_matches_exact_and_prefixed_ids() -> None:
     """Verify the scenario lookup behind the default draft orders."""
-    assert integration_cli.find_scenario("order-sign-other-drug")["file"] == (
-        "order-sign-other-drug.json"
-    )
-    assert integration_cli.find_scenario("kcds-order-sign-other-drug")["file"] == (
-        "order-sign-other-drug.json"
-    )
-    assert integration_cli.find_scenario("xorder-sign-other-drug") is None
-    assert integration_cli.find_scenario("unknown") is None
+    assert find_scenario("order-sign-other-drug")["file"] == ("order-sign-other-drug.json")
+    assert find_scenario("kcds-order-sign-other-drug")["file"] == ("order-sign-other-drug.json")
+    assert find_scenario("xorder-sign-other-drug") is None
+    assert find_scenario("unknown") is None

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ehr.seeding import put_transaction
 from integration import fhir_server as launcher
 from integration.fhir_server import FhirTestServer
 from tests.integration.conftest import SCENARIO_PAGE_SIZE, started
@@ -53,7 +54,7 @@ def test_node_20_gets_the_websocket_flag() -> None:
 def test_searches_page_with_next_links_until_the_total(fhir_server: FhirTestServer) -> None:
     """Verify the wrapper's paging: `_count`/`_offset`, `next` until the last page, fullUrls."""
     with httpx.Client(timeout=30) as client:
-        client.post(fhir_server.base_url, json=_puts(23, "paging-links"))
+        client.post(fhir_server.base_url, json=_puts(23, "paging-links", fhir_server))
         url: str | None = f"{fhir_server.base_url}/Observation?patient=paging-links"
         pages, ids = 0, []
         while url:
@@ -69,7 +70,7 @@ def test_searches_page_with_next_links_until_the_total(fhir_server: FhirTestServ
 def test_patient_search_equals_subject_search(fhir_server: FhirTestServer) -> None:
     """Verify that the `patient=` -> `subject=Patient/` rewrite changes nothing in results."""
     with httpx.Client(timeout=30) as client:
-        client.post(fhir_server.base_url, json=_puts(5, "rewrite-check"))
+        client.post(fhir_server.base_url, json=_puts(5, "rewrite-check", fhir_server))
         by_patient = client.get(
             f"{fhir_server.base_url}/Observation", params={"patient": "rewrite-check"}
         ).json()
@@ -85,7 +86,9 @@ def test_patient_search_equals_subject_search(fhir_server: FhirTestServer) -> No
 def test_large_put_transaction_is_stored_whole(fhir_server: FhirTestServer) -> None:
     """Verify that a transaction of more than 50 PUTs (Medplum's limit) is stored entirely."""
     with httpx.Client(timeout=30) as client:
-        response = client.post(fhir_server.base_url, json=_puts(120, "big-transaction"))
+        response = client.post(
+            fhir_server.base_url, json=_puts(120, "big-transaction", fhir_server)
+        )
         assert response.status_code == 200, response.text
         assert response.json()["type"] == "transaction-response"
         assert len(response.json()["entry"]) == 121
@@ -113,7 +116,7 @@ def test_reads_creates_and_errors_look_like_a_fhir_server(fhir_server: FhirTestS
     )
 
 
-def _puts(observations: int, pid: str) -> dict[str, object]:
+def _puts(observations: int, pid: str, server: FhirTestServer) -> dict[str, object]:
     resources: list[dict[str, object]] = [{"resourceType": "Patient", "id": pid}]
     resources += [
         {
@@ -126,15 +129,4 @@ def _puts(observations: int, pid: str) -> dict[str, object]:
         }
         for n in range(observations)
     ]
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": f"{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-            }
-            for r in resources
-        ],
-    }
+    return put_transaction(resources, base_url=server.base_url)

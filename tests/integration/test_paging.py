@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
+from ehr.seeding import put_transaction
+from ehr.service_client import invoke, service_client
 from integration.fhir_server import FhirTestServer
-from service import integration_cli
 from tests.factories import NOW, blood_pressure, course, mdd, patient
 from tests.integration.conftest import SCENARIO_PAGE_SIZE
 from tests.integration.helpers import assert_sound, fire
@@ -66,18 +67,7 @@ def many_records() -> list[dict[str, Any]]:
 
 
 def load(server: FhirTestServer, resources: list[dict[str, Any]]) -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": f"{server.base_url}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-            }
-            for r in resources
-        ],
-    }
+    bundle = put_transaction(resources, base_url=server.base_url)
     response = httpx.post(
         server.base_url,
         content=json.dumps(bundle),
@@ -101,10 +91,10 @@ def offsets(log: list[dict[str, Any]], resource_type: str) -> list[int]:
 
 
 async def _no_prefetch_explain(base_url: str, page_cap: int | None) -> dict[str, Any]:
-    async with integration_cli.service_client(
+    async with service_client(
         None, fhir_server=base_url, clock=lambda: NOW, page_cap=page_cap
     ) as client:
-        invocation = await integration_cli.invoke(
+        invocation = await invoke(
             client,
             "patient-view",
             fhir_server=base_url,

@@ -1,6 +1,6 @@
 """The scenario patients (examples/patients) through a real FHIR server, in both modes.
 
-They are loaded by ``integration_cli.seed`` (what ``ketamine-cds seed`` runs), then every hook is
+They are loaded by ``ehr.seeding.seed`` (what ``ketamine-cds seed`` runs), then every hook is
 fired the way ``ketamine-cds invoke`` fires it: once with the prefetch filled by rendering the
 discovery templates against the server (as an EHR would), once with no prefetch at all (the
 service queries the server itself, following its paging links). Both must give the result written
@@ -16,13 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
+from ehr.fhir_http import fhir_client
+from ehr.scenarios import scenario_draft_orders, scenario_index
+from ehr.seeding import SeedResult, scenario_transaction, seed
 from integration.fhir_server import FhirTestServer
-from service import integration_cli
 from tests.integration.conftest import TODAY
 from tests.integration.helpers import BothModes, assert_sound, fire
 from tests.scenarios.checks import assert_answer, expect_from_index
 
-INDEX = integration_cli.scenario_index()
+INDEX = scenario_index()
 
 
 def check_expected(entry: dict[str, Any], result: BothModes) -> None:
@@ -31,7 +33,7 @@ def check_expected(entry: dict[str, Any], result: BothModes) -> None:
 
 
 def test_seed_loads_every_scenario_patient_and_a_rerun_duplicates_nothing(
-    fhir_server: FhirTestServer, seeded: list[integration_cli.SeedResult]
+    fhir_server: FhirTestServer, seeded: list[SeedResult]
 ) -> None:
     """Verify that seeding stores every patient once, with their resources, even when rerun."""
     assert [r.patient_id for r in seeded] == [e["patient_id"] for e in INDEX]
@@ -59,13 +61,13 @@ def test_seed_loads_every_scenario_patient_and_a_rerun_duplicates_nothing(
     assert before[1] == 16  # three courses of monthly renewals: 3 + 3 + 10
 
 
-async def _seed_again(base_url: str) -> list[integration_cli.SeedResult]:
-    async with integration_cli.fhir_client(None) as fhir:
-        return await integration_cli.seed(fhir, base_url, INDEX, today=TODAY)
+async def _seed_again(base_url: str) -> list[SeedResult]:
+    async with fhir_client(None) as fhir:
+        return await seed(fhir, base_url, INDEX, today=TODAY)
 
 
 def test_seeded_patient_dates_are_rolled_to_today(
-    fhir_server: FhirTestServer, seeded: list[integration_cli.SeedResult]
+    fhir_server: FhirTestServer, seeded: list[SeedResult]
 ) -> None:
     """Verify that what is stored is the rolled bundle: the latest BP is 10 days before today."""
     with httpx.Client(timeout=30) as client:
@@ -79,12 +81,10 @@ def test_seeded_patient_dates_are_rolled_to_today(
 
 @pytest.mark.parametrize("entry", INDEX, ids=[e["patient_id"] for e in INDEX])
 def test_scenario_patient_on_real_fhir_server_gives_expected_result_in_both_modes(
-    entry: dict[str, Any], fhir_server: FhirTestServer, seeded: list[integration_cli.SeedResult]
+    entry: dict[str, Any], fhir_server: FhirTestServer, seeded: list[SeedResult]
 ) -> None:
     """Verify each scenario's documented result with prefetch and with FHIR queries, identical."""
-    drafts = integration_cli.scenario_draft_orders(
-        entry, today=TODAY, patient_id=entry["patient_id"]
-    )
+    drafts = scenario_draft_orders(entry, today=TODAY, patient_id=entry["patient_id"])
     result = fire(fhir_server.base_url, entry["patient_id"], entry["service"], draft_orders=drafts)
     assert_sound(result)
     check_expected(entry, result)
@@ -99,9 +99,7 @@ def test_seed_transactions_are_what_a_hapi_server_accepts(prefix: str) -> None:
 
     base = "https://hapi.example/baseR4"
     for entry in INDEX:
-        bundle = integration_cli.scenario_transaction(
-            entry, base_url=base, today=TODAY, prefix=prefix
-        )
+        bundle = scenario_transaction(entry, base_url=base, today=TODAY, prefix=prefix)
         get_fhir_model_class("Bundle").model_validate(bundle)
         ids = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
         for item in bundle["entry"]:

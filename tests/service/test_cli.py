@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service import cli
+from ehr import cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "patients"
 

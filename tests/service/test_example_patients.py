@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.date_roller import roll_dates
-from service.local_ehr import prefetch_from_bundle
+from ehr.bundles import stored_resources
+from ehr.date_roller import roll_dates
+from ehr.hook_request import CdsClient
 from tests.factories import NOW
 from tests.scenarios.checks import assert_answer, expect_from_index
 
@@ -30,22 +30,13 @@ def test_example_patient_matches_its_expected_result(
     later = NOW.date() + timedelta(days=20)
     bundle = roll_dates(json.loads((EXAMPLES / entry["file"]).read_text(encoding="utf-8")), later)
     discovery = {s["id"]: s for s in client.get("/cds-services").json()["services"]}
-    service = discovery[entry["service"]]
-    context: dict[str, Any] = {"userId": "Practitioner/x", "patientId": entry["patient_id"]}
-    if service["hook"] != "patient-view":
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": d} for d in entry["draft_orders"]],
-        }
-        if service["hook"] == "order-select":
-            context["selections"] = [f"MedicationRequest/{d['id']}" for d in entry["draft_orders"]]
-    body = {
-        "hook": service["hook"],
-        "hookInstance": str(uuid.uuid4()),
-        "context": context,
-        "prefetch": prefetch_from_bundle(bundle, service["prefetch"], context),
-    }
+    ehr = CdsClient(user="Practitioner/x", fhir_server="http://ehr.example/fhir")
+    body = ehr.request(
+        discovery[entry["service"]],
+        stored_resources(bundle),
+        entry["patient_id"],
+        draft_orders=entry["draft_orders"],
+    )
     app_now = roll_dates({"timestamp": NOW.isoformat()}, later)["timestamp"]
     client.app.state.cds.clock = lambda: datetime.fromisoformat(app_now)
     response = client.post(f"/cds-services/{entry['service']}/explain", json=body)

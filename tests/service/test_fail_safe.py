@@ -300,9 +300,7 @@ def test_fail_safe_phq9_item9_read_in_every_shape(
     resources = [patient(), mdd(), copy.deepcopy(observation_resource)]
     ehr = FakeEhr(resources, page_size=50)
     client = app_with(httpx.MockTransport(ehr.handler))
-    body = hook_request(
-        SCREEN, resources, mode=mode, observation_codes={"44260-8", "44261-6", "44249-1"}
-    )
+    body = hook_request(SCREEN, resources, mode=mode)
     response = client.post(f"/cds-services/{SCREEN}/explain", json=body)
     assert response.status_code == 200, response.text
     screens = {s["id"]: s for s in response.json()["assessment"]["screens"]}
@@ -324,7 +322,7 @@ def test_fail_safe_phq9_panel_total_component_counts_as_severity(
     )
     resources = [patient(), mdd(), *failed, panel]
     client = app_with()
-    body = hook_request(SCREEN, resources, observation_codes={"44249-1"})
+    body = hook_request(SCREEN, resources)
     assessment = client.post(f"/cds-services/{SCREEN}/explain", json=body).json()["assessment"]
     screens = {s["id"]: s for s in assessment["screens"]}
     assert screens["severe-depression"]["status"] == "found"

@@ -13,7 +13,7 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
-from hooks.relevance import OBSERVATION_LISTS
+from hooks.relevance import observation_lists
 from hooks.rules.knowledge import default_knowledge
 from service.main import create_app
 from tests.conftest import EHR, FakeEhr, make_settings
@@ -47,7 +47,9 @@ TYPE_OF_KEY = {
     "allergies": "AllergyIntolerance",
 }
 OBS_CODES = {
-    code for name in OBSERVATION_LISTS for _, code in default_knowledge().code_list(name).codes
+    code
+    for name in observation_lists(default_knowledge())
+    for _, code in default_knowledge().code_list(name).codes
 }
 MISSING = object()
 ELSEWHERE = r"^(?!https://ehr\.example/fhir/)"

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from service import cli
+from ehr import cli
+from ehr.keys import generate_keys, mint_token
 from service.auth import Verifier
-from service.keys_cli import generate_keys, mint_token
 from service.main import create_app
 from service.settings import Settings
 from tests.factories import NOW, mdd, patient

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hooks.relevance import OBSERVATION_LISTS
+from hooks.relevance import observation_lists
 from tests.conformance import strip_volatile
 from tests.hook_requests import hook_request
 from tests.scenarios import SCENARIOS, Scenario
@@ -15,7 +15,9 @@ from tests.scenarios.checks import assert_answer
 
 
 def _observation_codes(knowledge: Any) -> set[str]:
-    return {code for name in OBSERVATION_LISTS for _, code in knowledge.code_list(name).codes}
+    return {
+        code for name in observation_lists(knowledge) for _, code in knowledge.code_list(name).codes
+    }
 
 
 def _check(scenario: Scenario, body: dict[str, Any]) -> None:

@@ -73,3 +73,18 @@ def test_load_knowledge_missing_file_is_an_error(tmp_path: Path) -> None:
     """Verify that a missing knowledge file is reported by name."""
     with pytest.raises(KnowledgeFileError, match="missing"):
         load_knowledge(tmp_path)
+
+
+def test_required_code_lists_name_every_list_the_code_reads() -> None:
+    """Verify that every code list named in hooks/ is required at start-up and exists, so a
+    knowledge file without it stops the service instead of failing a hook call."""
+    import re
+
+    from hooks.rules.knowledge import REQUIRED_CODE_LISTS
+
+    lists = set(json.loads((KNOWLEDGE / "codes.json").read_text(encoding="utf-8"))["lists"])
+    named: set[str] = set()
+    for path in (ROOT / "hooks").rglob("*.py"):
+        named |= {m for m in re.findall(r'"([a-z0-9-]+)"', path.read_text()) if m in lists}
+    assert named <= set(REQUIRED_CODE_LISTS), sorted(named - set(REQUIRED_CODE_LISTS))
+    assert set(REQUIRED_CODE_LISTS) <= lists, sorted(set(REQUIRED_CODE_LISTS) - lists)

@@ -9,7 +9,7 @@ too. Year-only and year-month partial dates are not shifted (they carry no day t
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -47,3 +47,8 @@ def roll_dates(bundle: dict[str, Any], today: date) -> dict[str, Any]:
         return bundle
     rolled: dict[str, Any] = _walk(bundle, delta)
     return rolled
+
+
+def today() -> date:
+    """The day example data are rolled to: today in UTC."""
+    return datetime.now(UTC).date()

@@ -1,0 +1,1 @@
+"""The ``ketamine-cds`` subcommands: each module adds its own with ``register(subparsers)``."""
