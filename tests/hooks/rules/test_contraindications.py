@@ -6,6 +6,7 @@ history) resolved; windows and limits come from the knowledge.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -290,6 +291,33 @@ def test_screen_uncontrolled_hypertension_from_the_mean_of_recent_readings(
     if found:
         used = {o.ref for o in observations}
         assert set(result["uncontrolled-hypertension"].evidence) <= used
+
+
+@pytest.mark.parametrize(
+    ("status", "counted"),
+    [
+        ("final", True),
+        ("amended", True),
+        ("corrected", True),
+        ("preliminary", True),
+        (None, True),
+        ("registered", False),
+        ("cancelled", False),
+        ("entered-in-error", False),
+        ("unknown", False),
+    ],
+    ids=lambda v: str(v),
+)
+def test_screen_blood_pressure_reading_status_decides_whether_it_counts(
+    status: str | None, counted: bool
+) -> None:
+    """Verify that only Observations that are results (final, amended, corrected, preliminary,
+    or without a status) are blood-pressure readings."""
+    high = bp(SYSTOLIC + 30, DIASTOLIC + 20, days_ago=2)
+    reading = replace(high, status=status)
+    result, _, gaps = run(reading, with_bp=False)
+    assert ("uncontrolled-hypertension" in result) is counted
+    assert ("uncontrolled-hypertension" in gaps) is not counted
 
 
 @pytest.mark.parametrize(

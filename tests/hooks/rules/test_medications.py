@@ -404,6 +404,26 @@ def test_exposures_stated_indication_other_than_depression_is_marked(
     assert [e.non_depression_use for e in found] == [use]
 
 
+@pytest.mark.parametrize(
+    ("as_needed", "reasons", "use"),
+    [
+        (False, (), None),
+        (True, (), "taken as needed (not a regular daily dose)"),
+        (True, (text("Insomnia"),), "prescribed for Insomnia"),
+    ],
+    ids=["scheduled", "as-needed", "as-needed-with-other-indication"],
+)
+def test_exposures_as_needed_record_is_not_a_depression_treatment(
+    as_needed: bool, reasons: tuple[Concept, ...], use: str | None
+) -> None:
+    """Verify that an as-needed record is marked as not a depression treatment (an
+    antidepressant works taken daily), a stated other indication taking precedence in the
+    wording."""
+    fact = order("trazodone", weeks_ago=10, mg=300, reasons=reasons, as_needed=as_needed)
+    found, _ = exposures((fact,), now=NOW, knowledge=KNOWLEDGE)
+    assert [e.non_depression_use for e in found] == [use]
+
+
 # --- titration steps -----------------------------------------------------------------------------
 
 VENLAFAXINE_MIN = KNOWLEDGE.ingredients["venlafaxine"].min_daily_dose_mg or 0.0

@@ -348,29 +348,34 @@ def test_check_order_esketamine_first_dose_is_56_mg(
     assert has(result, "warning", "first dose") is warned
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an intended statement or a proposal of esketamine counts as an earlier dose",
-)
 @pytest.mark.parametrize(
     "planned",
     [
-        order(
-            SPRAVATO,
-            weeks_ago=1,
-            mg=FIRST,
-            status="intended",
-            supply_days=None,
-            resource_type="MedicationStatement",
+        pytest.param(
+            order(
+                SPRAVATO,
+                weeks_ago=1,
+                mg=FIRST,
+                status="intended",
+                supply_days=None,
+                resource_type="MedicationStatement",
+            ),
+            id="intended-statement",
         ),
-        order(SPRAVATO, weeks_ago=1, mg=FIRST, status="active", intent="proposal"),
+        pytest.param(
+            order(SPRAVATO, weeks_ago=1, mg=FIRST, status="active", intent="proposal"),
+            id="proposal",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="BUG: an esketamine proposal (intent, not status) counts as an earlier dose",
+            ),
+        ),
     ],
-    ids=["intended-statement", "proposal"],
 )
 def test_check_order_esketamine_plan_is_not_an_earlier_dose(planned: MedicationFact) -> None:
     """Verify that a record saying esketamine is only planned (a MedicationStatement "intended",
-    a MedicationRequest "proposal": never taken, as medications.SKIPPED_STATUSES reads them) does
-    not make an 84 mg order a second dose: the first-dose warning stays."""
+    a MedicationRequest "proposal": never taken, medications.exposures skips both) does not make
+    an 84 mg order a second dose: the first-dose warning stays."""
     result = check(esketamine(TOP), planned)
     assert result.first_dose is True
     assert has(result, "warning", "first dose")
