@@ -484,23 +484,45 @@ def test_exposures_titration_steps_give_one_exposure_per_step(
 # --- the patient's reports -----------------------------------------------------------------------
 
 
+SUPPLY = 30.0
+
+
 @pytest.mark.parametrize(
     ("order_days_before_statement", "removed"),
-    [(0, True), (GRACE, True), (GRACE + 7, False)],
-    ids=["same-start", "within-coverage-grace", "beyond-coverage-grace"],
+    [
+        (0, True),
+        (GRACE, True),
+        (SUPPLY + GRACE + 7, False),
+        pytest.param(
+            GRACE + 7,
+            True,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="BUG: a not-taken statement removes only orders that start inside its "
+                "period (+ grace), not every order it overlaps",
+            ),
+        ),
+    ],
+    ids=[
+        "same-start",
+        "within-coverage-grace",
+        "order-ended-before-the-statement",
+        "order-started-earlier-and-overlaps",
+    ],
 )
-def test_exposures_not_taken_statement_removes_the_order(
+def test_exposures_not_taken_statement_removes_the_orders_it_overlaps(
     order_days_before_statement: float, removed: bool
 ) -> None:
-    """Verify that an order of a drug the patient reported never taking (a not-taken statement
-    whose period, widened by coverage_grace_days, holds the order's start) is not exposure, and
-    the report is named."""
+    """Verify that an order of a drug the patient reported not taking is not exposure when its
+    supply overlaps the not-taken statement's period (docs/clinical-rules.md: the statement
+    "removes the orders it overlaps"; coverage_grace_days of slack), the report is named, and an
+    order that ended before the statement's period is kept."""
     said = statement("escitalopram", weeks_ago=47, end_weeks_ago=37, status="not-taken")
     ordered = order(
         "escitalopram",
         weeks_ago=0,
         mg=20,
-        supply_days=90,
+        supply_days=SUPPLY,
         start=ago(47, days=order_days_before_statement),
     )
     found, gaps = _exposures(ordered, said)
