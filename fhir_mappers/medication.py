@@ -55,21 +55,21 @@ COUNT_UNITS = frozenset(
         "caps",
         "capsule",
         "capsules",
-        "{spray}",
-        "spray",
-        "sprays",
         "{patch}",
         "patch",
         "patches",
         "{device}",
         "device",
         "devices",
-        "{actuation}",
         "each",
         "ea",
     }
 )
-"""Units meaning "so many of the product" (tablets, capsules, sprays, patches...)."""
+"""Units meaning "so many of the product" (tablets, capsules, patches, devices...)."""
+
+SPRAY_UNITS = frozenset({"{spray}", "spray", "sprays", "{actuation}", "actuation", "{puff}"})
+"""Units meaning "so many sprays": a nasal device may deliver several (a SPRAVATO device is two
+sprays), so a spray is its own unit, not a device."""
 
 PER_DAY: dict[str, float] = {
     "s": 86400.0,
@@ -119,6 +119,8 @@ def normalise_dose_unit(unit: str | None) -> tuple[float, str, bool]:
         return MASS_TO_MG[base], "mg", per_kg
     if base in COUNT_UNITS:
         return 1.0, "unit", per_kg
+    if base in SPRAY_UNITS:
+        return 1.0, "spray", per_kg
     if base in {"ml", "milliliter", "millilitre"}:
         return 1.0, "ml", per_kg
     return 1.0, base, per_kg

@@ -1802,6 +1802,7 @@ def build_codes(ref: Reference, icd: Icd) -> tuple[Json, dict[str, list[str]]]:
             r"patient (choice|preference|declined|request)",
             r"prefer",
         ),
+        (NEGATION + r"(remission|remitted|recovered)",),
     )
     lists["status-reason-remission"] = code_list(
         "Stop reasons that document remission or recovery: the episode ends there, and failures "

@@ -135,7 +135,10 @@ def candidacy(
     unipolar = bool(out.unipolar) and not out.bipolar
     threshold = int(knowledge.thresholds.trd_min_failed_trials.value)
     distinct = {
-        name for t in failed for name in t.ingredients if _is_antidepressant(name, knowledge)
+        name
+        for t in failed
+        for name, dose in t.doses_mg
+        if _is_antidepressant(name, knowledge) and _adequate(name, dose, knowledge)
     }
     if unipolar and len(failed) >= threshold:
         out.reasons["treatment-resistant-depression"] = tuple(
@@ -173,6 +176,13 @@ def candidacy(
             "off-label option (CANMAT)"
         )
     return out
+
+
+def _adequate(name: str, daily_mg: float, knowledge: Knowledge) -> bool:
+    """At or above the ingredient's adequate daily dose (ATRQ): the label's "two different
+    antidepressants of adequate dose and duration" counts only those."""
+    minimum = knowledge.ingredients[name].min_daily_dose_mg
+    return minimum is not None and daily_mg >= minimum
 
 
 def _is_antidepressant(name: str, knowledge: Knowledge) -> bool:

@@ -213,7 +213,9 @@ class MgPerKg(Quantity):
 
 
 class Count(Quantity):
-    unit: Literal["trials", "readings", "doses/day", "sessions/week", "times the adequate minimum"]
+    unit: Literal[
+        "trials", "readings", "doses/day", "sessions/week", "sprays", "times the adequate minimum"
+    ]
 
 
 class Thresholds(_Frozen):
@@ -253,6 +255,7 @@ class Thresholds(_Frozen):
     rems_monitoring_minutes: Minutes
     post_dose_bp_minutes: Minutes
     esketamine_device_mg: Milligrams
+    esketamine_sprays_per_device: Count
     esketamine_first_dose_mg: Milligrams
     esketamine_min_session_mg: Milligrams
     esketamine_max_session_mg: Milligrams

@@ -22,7 +22,21 @@ from hooks.rules.knowledge import Knowledge
 
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
 
-SKIPPED_STATUSES = frozenset({"entered-in-error", "cancelled", "not-taken", "intended", "draft"})
+SKIPPED_STATUSES = frozenset(
+    {
+        "entered-in-error",
+        "cancelled",
+        "not-taken",
+        "intended",
+        "draft",
+        "not-done",  # MedicationAdministration: not given
+        "declined",  # MedicationDispense: not handed over
+        "preparation",  # MedicationDispense: not yet handed over
+    }
+)
+"""Statuses of records that say the drug was not taken (or not yet)."""
+HALTED_STATUSES = frozenset({"stopped"})
+"""Statuses of records that ended: never still taken, whatever the supply says."""
 """Records that say the drug was never taken (or is not yet ordered)."""
 
 
@@ -209,6 +223,11 @@ def _reported(
             high = shift(window_end, days=grace) or window_end
             if low <= start <= high:
                 return None, report.ref
+            if start < low < end:  # taken before the report's period: up to its start
+                return report.start, (
+                    f"{fact.ref}: {name} supply cut at {report.start.date().isoformat()}, "
+                    f"when {report.ref} says it was not taken"
+                )
         elif report.end is not None and start <= report.end < end:
             return report.end, (
                 f"{fact.ref}: {name} supply cut at {report.end.date().isoformat()}, when "
@@ -240,7 +259,7 @@ def _step_mg(
 ) -> float | None:
     if fact.dose_unit == "mg":
         return round(daily_value, 3)
-    if fact.dose_unit in ("unit", "ml") and item.strength_mg is not None:
+    if fact.dose_unit in ("unit", "ml", "spray") and item.strength_mg is not None:
         return round(daily_value * item.strength_mg, 3)
     return None
 
@@ -305,7 +324,10 @@ def exposures(
                 )
         else:
             end = shift(fact.start, days=default_days) or now
-        if end >= now or (
+        if fact.status in HALTED_STATUSES:
+            # Stopped (permanently halted) or not done: never still taken, whatever its supply.
+            end = min(end, now)
+        elif end >= now or (
             fact.status == "active" and end >= (shift(now, days=-default_days) or now)
         ):
             # An active order whose last supply ran out less than one supply period ago is

@@ -36,7 +36,7 @@ from hooks.rules.conditions import concept_matches, is_active, matching
 from hooks.rules.contraindications import age, blood_pressures
 from hooks.rules.findings import SCREEN_LABELS, Assessment
 from hooks.rules.knowledge import Knowledge
-from hooks.rules.medications import SKIPPED_STATUSES, resolve_ingredients
+from hooks.rules.medications import SKIPPED_STATUSES, exposures, resolve_ingredients
 from hooks.rules.observations import is_result
 from hooks.rules.plausibility import in_unit
 
@@ -75,20 +75,22 @@ class OrderCheck:
 
 
 def route_of(fact: MedicationFact, knowledge: Knowledge) -> Route:
-    for name, route in (
-        ("route-intravenous", "intravenous"),
+    """The route: the coded route (or its text) first, then the product and dosage texts, by
+    the route code lists (a nasal spray is nasal). "unknown" when nothing states it."""
+    routes: tuple[tuple[str, Route], ...] = (
+        ("route-nasal", "nasal"),
         ("route-intramuscular", "intramuscular"),
         ("route-subcutaneous", "subcutaneous"),
-        ("route-nasal", "nasal"),
-    ):
+        ("route-intravenous", "intravenous"),
+    )
+    for name, route in routes:
         if concept_matches(knowledge.code_list(name), fact.route):
-            return route  # type: ignore[return-value]
-    texts = " ".join([*fact.product.texts(), fact.dosage_text or ""]).lower()
-    if "nasal" in texts or "spray" in texts:
-        return "nasal"
-    if any(word in texts for word in ("intravenous", "infusion")):
-        return "intravenous"
-    return "unknown"
+            return route
+    text = " ".join([*fact.product.texts(), fact.dosage_text or ""]).lower()
+    for name, route in routes:
+        if knowledge.code_list(name).matches_text(text):
+            return route
+    return "nasal" if "spray" in text else "unknown"
 
 
 def weight_kg(facts: Facts, now: datetime, knowledge: Knowledge) -> tuple[float | None, str | None]:
@@ -155,51 +157,65 @@ def _blood_pressure(check: OrderCheck, facts: Facts, now: datetime, knowledge: K
             f"days: measure it before dosing and about {after:g} minutes after",
         )
         return
-    latest = readings[-1]
-    shown = f"{latest.systolic or '?'}/{latest.diastolic or '?'} mmHg".replace(".0", "")
-    systolic, diastolic = latest.systolic or 0.0, latest.diastolic or 0.0
+    # The latest value of each: a panel gives both at once; separate systolic and diastolic
+    # Observations are each judged by their latest reading.
+    latest_systolic = next((r for r in reversed(readings) if r.systolic is not None), None)
+    latest_diastolic = next((r for r in reversed(readings) if r.diastolic is not None), None)
+    systolic = latest_systolic.systolic if latest_systolic else None
+    diastolic = latest_diastolic.diastolic if latest_diastolic else None
+    shown = f"{_mmhg(systolic)}/{_mmhg(diastolic)} mmHg"
+    taken = max(r.at for r in (latest_systolic, latest_diastolic) if r is not None)
+    evidence = tuple(
+        dict.fromkeys(r.ref for r in (latest_systolic, latest_diastolic) if r is not None)
+    )
+    high_systolic = systolic or 0.0
+    high_diastolic = diastolic or 0.0
     if (
-        systolic >= limits.order_bp_critical_systolic.value
-        or diastolic >= limits.order_bp_critical_diastolic.value
+        high_systolic >= limits.order_bp_critical_systolic.value
+        or high_diastolic >= limits.order_bp_critical_diastolic.value
     ):
         check.add(
             "critical",
             f"blood pressure {shown}",
-            f"latest blood pressure {shown} ({latest.at.date().isoformat()}) is in the "
+            f"latest blood pressure {shown} ({taken.date().isoformat()}) is in the "
             f"hypertensive urgency range (>= {limits.order_bp_critical_systolic.value:g}/"
             f"{limits.order_bp_critical_diastolic.value:g}, a project threshold): do not dose "
             "until it is treated",
-            latest.ref,
+            *evidence,
         )
-    elif systolic > limits.bp_systolic_limit.value or diastolic > limits.bp_diastolic_limit.value:
+    elif (
+        high_systolic > limits.bp_systolic_limit.value
+        or high_diastolic > limits.bp_diastolic_limit.value
+    ):
         check.add(
             "warning",
             f"blood pressure {shown}",
-            f"latest blood pressure {shown} ({latest.at.date().isoformat()}) is above the "
+            f"latest blood pressure {shown} ({taken.date().isoformat()}) is above the "
             f"label's guide of {limits.bp_systolic_limit.value:g}/"
             f"{limits.bp_diastolic_limit.value:g}: weigh delaying the dose; reassess about "
             f"{after:g} minutes after dosing",
-            latest.ref,
+            *evidence,
         )
 
 
+def _mmhg(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
 def _comedications(check: OrderCheck, facts: Facts, now: datetime, knowledge: Knowledge) -> None:
+    """Co-medications taken now or within ``comedication_recent_days``, read as the trials read
+    exposure (supply, patient reports, stopped orders; ``medications.exposures``)."""
     since = shift(now, days=-knowledge.thresholds.comedication_recent_days.value) or now
     found: dict[str, dict[str, str]] = {"cns-depressant": {}, "blood-pressure": {}}
-    for fact in facts.medications:
-        if fact.status in SKIPPED_STATUSES:
+    taken, _ = exposures(facts.medications, now=now, knowledge=knowledge)
+    for exposure in taken:
+        if not exposure.ongoing and exposure.end < since:
             continue
-        if fact.end is not None and fact.end < since and fact.status != "active":
-            continue
-        if fact.end is None and fact.status in ("completed", "stopped"):
-            if fact.start is None or fact.start < since:
-                continue
-        for item in resolve_ingredients(fact.product, fact.ingredients, knowledge):
-            interaction = knowledge.ingredients[item.name].interaction
-            if interaction == "cns-depressant":
-                found["cns-depressant"].setdefault(item.name, fact.ref)
-            elif interaction in ("psychostimulant", "maoi"):
-                found["blood-pressure"].setdefault(item.name, fact.ref)
+        interaction = knowledge.ingredients[exposure.ingredient].interaction
+        if interaction == "cns-depressant":
+            found["cns-depressant"].setdefault(exposure.ingredient, exposure.ref)
+        elif interaction in ("psychostimulant", "maoi"):
+            found["blood-pressure"].setdefault(exposure.ingredient, exposure.ref)
     alcohol = [
         d
         for d in matching(facts.diagnoses, knowledge.code_list("alcohol-use-disorder-active"))
@@ -232,9 +248,38 @@ def _session_mg(fact: MedicationFact, knowledge: Knowledge) -> float | None:
         return None
     if fact.dose_unit == "mg":
         return fact.dose_value
+    device = knowledge.thresholds.esketamine_device_mg.value
     if fact.dose_unit in DEVICE_UNITS:
-        return fact.dose_value * knowledge.thresholds.esketamine_device_mg.value
+        return fact.dose_value * device
+    if fact.dose_unit == "spray":
+        return fact.dose_value * device / knowledge.thresholds.esketamine_sprays_per_device.value
     return None
+
+
+NOT_GIVEN_INTENTS = frozenset({"proposal", "plan", "option"})
+"""Intents of orders that are not doses (a suggestion, a plan of care, an option)."""
+
+
+def _current_course(facts: Facts, drug: str, now: datetime, knowledge: Knowledge) -> list[datetime]:
+    """Start times of the records of ``drug`` in its current course, oldest first: records before
+    a pause longer than ``on_treatment_days`` belong to an earlier course (a restart is a new
+    induction), and none is current when the last one is that old."""
+    pause = knowledge.thresholds.on_treatment_days.delta
+    times = sorted(
+        m.start
+        for m in facts.medications
+        if m.start is not None
+        and m.start < now
+        and m.status not in SKIPPED_STATUSES
+        and m.intent not in NOT_GIVEN_INTENTS
+        and any(i.name == drug for i in resolve_ingredients(m.product, m.ingredients, knowledge))
+    )
+    if not times or now - times[-1] > pause:
+        return []
+    first = len(times) - 1
+    while first > 0 and times[first] - times[first - 1] <= pause:
+        first -= 1
+    return times[first:]
 
 
 def _sessions_per_week(fact: MedicationFact) -> float | None:
@@ -280,16 +325,7 @@ def _esketamine(
             f"{session:g} mg {per_day:g} times a day exceeds the label's maximum of {top:g} mg "
             "per day",
         )
-    history = [
-        m.start
-        for m in facts.medications
-        if m.start is not None
-        and m.start < now
-        and m.status not in SKIPPED_STATUSES
-        and any(
-            i.name == "esketamine" for i in resolve_ingredients(m.product, m.ingredients, knowledge)
-        )
-    ]
+    history = _current_course(facts, "esketamine", now, knowledge)
     check.first_dose = not history
     weekly = _sessions_per_week(fact)
     induction = limits.esketamine_induction_sessions_per_week.value
@@ -309,7 +345,7 @@ def _esketamine(
             f"{first:g} mg; {top:g} mg only after a {first:g} mg start",
         )
     if history:
-        weeks_on = (now - min(history)).days / 7
+        weeks_on = (now - history[0]).days / 7
         if (
             weeks_on > limits.esketamine_induction_weeks.value
             and weekly is not None

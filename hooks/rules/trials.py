@@ -31,7 +31,7 @@ Definitions (sources in ``knowledge/policy.json``; the choices in ``docs/clinica
 from __future__ import annotations
 
 import itertools
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -110,18 +110,50 @@ class _Regimen:
         ]
 
 
-def _merge(exposures: list[Exposure], gap: timedelta) -> list[_Course]:
+def _merge(
+    exposures: list[Exposure], gap: timedelta, overlap: timedelta, grace: timedelta
+) -> list[_Course]:
+    """Courses: records of one ingredient joined across gaps of at most ``gap``, unless, in a
+    gap longer than ``grace``, a course of another antidepressant started (or started less than
+    ``overlap`` before the gap): a switch or cross-taper and a switch back are two courses, not
+    one course with the other drug inside it."""
     courses: list[_Course] = []
     current: dict[str, _Course] = {}
+    starts: list[datetime] = []
+    names: list[str] = []
     for exposure in exposures:  # sorted by start
         course = current.get(exposure.ingredient)
-        if course is not None and exposure.start <= course.end + gap:
+        if (
+            course is not None
+            and exposure.start <= course.end + gap
+            and (
+                exposure.start <= course.end + grace
+                or not _switched_between(starts, names, course.end - overlap, exposure)
+            )
+        ):
             course.add(exposure)
             continue
         course = _Course(exposure.ingredient, exposure.role, [exposure])
         current[exposure.ingredient] = course
         courses.append(course)
+        if exposure.role == "antidepressant":  # a course that starts (a renewal does not)
+            starts.append(exposure.start)
+            names.append(exposure.ingredient)
     return courses
+
+
+def _switched_between(
+    starts: list[datetime], names: list[str], low: datetime, exposure: Exposure
+) -> bool:
+    """Whether a course of another antidepressant started after ``low`` and before
+    ``exposure``."""
+    if exposure.role != "antidepressant":
+        return False
+    index = bisect_left(starts, low)
+    return any(
+        name != exposure.ingredient and start < exposure.start
+        for start, name in zip(starts[index:], names[index:], strict=True)
+    )
 
 
 def _for_depression(course: _Course, knowledge: Knowledge) -> str | None:
@@ -466,7 +498,12 @@ def build_trials(
                 )
             elif minimum is None or exposure.daily_mg >= minimum:
                 trial_exposures.append(exposure)
-    courses = _merge(trial_exposures, limits.merge_gap_weeks.delta)
+    courses = _merge(
+        trial_exposures,
+        limits.merge_gap_weeks.delta,
+        limits.combination_overlap_days.delta,
+        limits.coverage_grace_days.delta,
+    )
     lookback_start = shift(now, weeks=-limits.episode_lookback_weeks.value) or now
     trials: list[Trial] = []
     depression: list[_Course] = []

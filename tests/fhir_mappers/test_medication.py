@@ -146,7 +146,7 @@ def _check(
         ),
         pytest.param(
             q(2, "spray"),
-            {"dose_value": 2.0, "dose_unit": "unit", "dose_per_kg": False},
+            {"dose_value": 2.0, "dose_unit": "spray", "dose_per_kg": False},
             id="nasal-spray",
         ),
         pytest.param(

@@ -36,8 +36,8 @@ from tests.scenarios.model import (
     trd_patient,
 )
 
-QUETIAPINE_150 = ("quetiapine 150 MG Oral Tablet", "312745")
-BUPROPION_300 = ("24 HR bupropion hydrochloride 300 MG Extended Release Oral Tablet", "993541")
+QUETIAPINE_150 = ("quetiapine 150 MG Oral Tablet", "389201")
+BUPROPION_300 = ("24 HR bupropion hydrochloride 300 MG Extended Release Oral Tablet", "993557")
 SPRAVATO = "esketamine 28 MG Nasal Spray (SPRAVATO)"
 KETAMINE_IV = "ketamine 50 MG/ML Injectable Solution"
 IV_ROUTE = {"coding": [{"system": SNOMED, "code": "47625008", "display": "Intravenous route"}]}

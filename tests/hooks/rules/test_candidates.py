@@ -186,11 +186,6 @@ def test_candidacy_esketamine_trd_indication_needs_two_different_antidepressants
     assert found.esketamine_indication == indication
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an antidepressant below its adequate dose in a failed combination counts as a "
-    "second failed antidepressant for the label's TRD indication",
-)
 def test_candidacy_esketamine_trd_indication_ignores_an_inadequate_partner() -> None:
     """Verify that escitalopram given below its adequate dose beside adequate sertraline (a failed
     combination) is not a second antidepressant "of adequate dose and duration" for the label."""

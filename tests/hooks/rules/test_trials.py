@@ -505,10 +505,6 @@ def test_build_trials_judging_order_decides_the_outcome(
     assert why in trial.why
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a negated remission stop reason ('not in remission') blocks the switch signal",
-)
 @pytest.mark.parametrize(
     "words",
     ["not in remission", "no remission after 12 weeks", "did not achieve remission"],
@@ -725,10 +721,6 @@ def test_build_trials_re_challenge_after_a_switch_counts_once() -> None:
     assert [t.ingredient for t in failed_regimens(trials)] == ["sertraline", "escitalopram"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a drug taken alone inside another drug's merge gap becomes a false combination",
-)
 def test_build_trials_switch_and_back_within_merge_gap_keeps_the_middle_monotherapy() -> None:
     """Verify that sertraline, then escitalopram alone for 8 weeks, then sertraline again (inside
     merge_gap_weeks of the first course) reports escitalopram as a monotherapy that failed, and
