@@ -51,6 +51,16 @@ def prefetch_templates(knowledge: Knowledge) -> dict[str, str]:
         ),
         "observations": f"Observation?patient={patient}&code={codes}",
         "allergies": f"AllergyIntolerance?patient={patient}",
+        # Treatment and referral in progress (none required: a key that cannot be had is a data
+        # gap, never a reason to withhold a card).
+        "medicationAdministrations": (
+            f"MedicationAdministration?patient={patient}"
+            "&_include=MedicationAdministration:medication"
+        ),
+        "medicationDispenses": (
+            f"MedicationDispense?patient={patient}&_include=MedicationDispense:medication"
+        ),
+        "serviceRequests": f"ServiceRequest?patient={patient}",
     }
 
 

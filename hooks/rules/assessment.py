@@ -38,15 +38,18 @@ from hooks.rules.findings import (
     CandidateReason,
     Contraindication,
     ContraindicationId,
+    InProgress,
     Recommendation,
     Screen,
     Trial,
 )
+from hooks.rules.in_progress import in_progress
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import exposures
 from hooks.rules.questionnaires import phq9_scores
 from hooks.rules.screens import (
     CONTRAINDICATION_NEEDS,
+    IN_PROGRESS_NEEDS,
     REASON_NEEDS,
     screen_status,
     undone_by,
@@ -105,7 +108,8 @@ def assess(facts: Facts, *, now: datetime, knowledge: Knowledge) -> Assessment:
     deceased = facts.patient is not None and facts.patient.deceased
     if deceased:
         gaps.append("patient is recorded as deceased")
-    screens = _screens(facts, contraindications, ci_gaps, cand.reasons, knowledge)
+    progress = in_progress(facts, now=now, knowledge=knowledge)
+    screens = _screens(facts, contraindications, ci_gaps, cand.reasons, progress, knowledge)
     gaps += _undone_gaps(screens)
     trd_undone = bool(_screen(screens, "treatment-resistant-depression").why)
     recommendation = _recommend(
@@ -133,6 +137,7 @@ def assess(facts: Facts, *, now: datetime, knowledge: Knowledge) -> Assessment:
         episode=episode,
         context=tuple(cand.context),
         esketamine_indication=cand.esketamine_indication,
+        in_progress=progress,
     )
 
 
@@ -141,9 +146,11 @@ def _screens(
     contraindications: list[Contraindication],
     ci_gaps: dict[ContraindicationId, list[str]],
     reasons: dict[CandidateReason, tuple[str, ...]],
+    progress: tuple[InProgress, ...],
     knowledge: Knowledge,
 ) -> tuple[Screen, ...]:
-    """Every contraindication and candidate-reason screen with its status and why."""
+    """Every contraindication, candidate-reason and in-progress screen with its status and
+    why."""
     found = {c.id: c for c in contraindications}
     out: list[Screen] = []
     for ci_id, needs in CONTRAINDICATION_NEEDS.items():
@@ -158,6 +165,13 @@ def _screens(
         evidence = reasons.get(reason)
         status = screen_status(evidence is not None, undone, ())
         out.append(Screen(reason, "candidate-reason", status, evidence or (), undone))
+    running = {p.id: p for p in progress}
+    for progress_id, progress_needs in IN_PROGRESS_NEEDS.items():
+        undone = undone_by(progress_needs, facts.unreadable, knowledge)
+        now_running = running.get(progress_id)
+        status = screen_status(now_running is not None, undone, ())
+        shown = now_running.evidence if now_running else ()
+        out.append(Screen(progress_id, "in-progress", status, shown, undone))
     return tuple(out)
 
 

@@ -43,7 +43,14 @@ Recommendation = Literal[
 ]
 
 ScreenStatus = Literal["found", "not-found", "incomplete", "no-data"]
-ScreenKind = Literal["contraindication", "candidate-reason"]
+ScreenKind = Literal["contraindication", "candidate-reason", "in-progress"]
+
+InProgressId = Literal["treatment-in-progress", "referral-in-progress"]
+
+IN_PROGRESS_LABELS: dict[InProgressId, str] = {
+    "treatment-in-progress": "ketamine/esketamine treatment in progress",
+    "referral-in-progress": "referral for ketamine/esketamine evaluation in progress",
+}
 
 CONTRAINDICATION_LABELS: dict[ContraindicationId, str] = {
     "psychosis-history": "history of psychosis",
@@ -71,6 +78,7 @@ REASON_LABELS: dict[CandidateReason, str] = {
 SCREEN_LABELS: dict[str, str] = {
     **{str(k): v for k, v in CONTRAINDICATION_LABELS.items()},
     **{str(k): v for k, v in REASON_LABELS.items()},
+    **{str(k): v for k, v in IN_PROGRESS_LABELS.items()},
 }
 """Clinician words for every screen id."""
 
@@ -198,6 +206,51 @@ class Episode:
 
 
 @dataclass(frozen=True)
+class InProgress:
+    """Treatment or a referral already under way, with the records that show it."""
+
+    id: InProgressId
+    evidence: tuple[str, ...]
+    detail: str
+    """In clinician words: "esketamine (MedicationAdministration/7, 2026-11-20)"."""
+    until: datetime | None
+    """When it stops counting (the latest record plus the window); None while active."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "evidence": list(self.evidence),
+            "detail": self.detail,
+            "until": self.until.date().isoformat() if self.until else None,
+        }
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Why a card the assessment called for was not shown (the recommendation keeps its
+    clinical meaning): treatment or a referral in progress, or a clinician's feedback."""
+
+    reason: str
+    """``treatment-in-progress``, ``referral-in-progress``, ``referral-accepted`` or
+    ``feedback:<override reason code>``."""
+    evidence: tuple[str, ...]
+    """The records that show it, or ``feedback on card <uuid>``."""
+    until: datetime | None
+    detail: str
+    withheld: tuple[str, ...] = ()
+    """The card kinds that were not shown."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "evidence": list(self.evidence),
+            "until": self.until.date().isoformat() if self.until else None,
+            "detail": self.detail,
+            "withheld": list(self.withheld),
+        }
+
+
+@dataclass(frozen=True)
 class Screen:
     """The result of one screen, as shown by explain and the evidence app's checklist."""
 
@@ -237,6 +290,15 @@ class Assessment:
     patient, bipolar depression before any failed trial)."""
     esketamine_indication: str | None = None
     """The SPRAVATO label indication the record supports, if any."""
+    in_progress: tuple[InProgress, ...] = ()
+    """Treatment or referral already under way (no referral card then)."""
+    suppression: Suppression | None = None
+    """Set by the hook when a card the assessment calls for was withheld, and why."""
+    suppression_lifted: str | None = None
+    """Why a clinician's earlier suppression no longer holds (a material change)."""
+
+    def progress(self, progress_id: InProgressId) -> InProgress | None:
+        return next((p for p in self.in_progress if p.id == progress_id), None)
 
     def screen(self, screen_id: str) -> Screen | None:
         return next((s for s in self.screens if s.id == screen_id), None)
@@ -261,6 +323,9 @@ class Assessment:
                 "episode": self.episode.as_json() if self.episode else None,
                 "context": list(self.context),
                 "esketamine_indication": self.esketamine_indication,
+                "in_progress": [p.as_json() for p in self.in_progress],
+                "suppression": self.suppression.as_json() if self.suppression else None,
+                "suppression_lifted": self.suppression_lifted,
                 "data_gaps": list(self.data_gaps),
                 "recommendation": self.recommendation,
                 "ruleset_version": self.ruleset_version,

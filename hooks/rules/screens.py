@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from fhir_mappers.facts import Unreadable
 from hooks.rules.conditions import concept_matches
-from hooks.rules.findings import CandidateReason, ContraindicationId, ScreenStatus
+from hooks.rules.findings import CandidateReason, ContraindicationId, InProgressId, ScreenStatus
 from hooks.rules.knowledge import Knowledge
 from hooks.rules.medications import resolve_ingredients
 
@@ -28,6 +28,8 @@ MEDICATIONS = "medications"
 """Pseudo code list: a medication record that resolves to an antidepressant or augmenter."""
 TARGET_ALLERGY = "ketamine-allergy"
 """Pseudo code list: an allergy record naming ketamine or esketamine."""
+TARGET_MEDICATION = "ketamine-medication"
+"""Pseudo code list: a medication record of ketamine or esketamine."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,20 @@ REASON_NEEDS: dict[CandidateReason, ScreenNeeds] = {
 }
 """What each candidate-reason screen reads."""
 
+IN_PROGRESS_NEEDS: dict[InProgressId, ScreenNeeds] = {
+    "treatment-in-progress": _needs(
+        {
+            "MedicationRequest",
+            "MedicationStatement",
+            "MedicationAdministration",
+            "MedicationDispense",
+        },
+        TARGET_MEDICATION,
+    ),
+    "referral-in-progress": _needs({"ServiceRequest"}, "ketamine-evaluation-referral"),
+}
+"""What each in-progress screen reads: when one is incomplete, no card is withheld for it."""
+
 
 def _matches(name: str, unreadable: Unreadable, knowledge: Knowledge) -> bool:
     concept = unreadable.concept
@@ -90,7 +106,7 @@ def _matches(name: str, unreadable: Unreadable, knowledge: Knowledge) -> bool:
             knowledge.ingredients[i.name].role in ("antidepressant", "augmenter")
             for i in resolve_ingredients(concept, (), knowledge)
         )
-    if name == TARGET_ALLERGY:
+    if name in (TARGET_ALLERGY, TARGET_MEDICATION):
         return any(
             i.name in ("ketamine", "esketamine")
             for i in resolve_ingredients(concept, (), knowledge)

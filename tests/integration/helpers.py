@@ -18,6 +18,9 @@ ALL_KEYS = {
     "medicationStatements",
     "observations",
     "allergies",
+    "medicationAdministrations",
+    "medicationDispenses",
+    "serviceRequests",
 }
 
 

@@ -138,7 +138,7 @@ def ehr(keys: Keys) -> Iterator[respx.MockRouter]:
                 return_value=httpx.Response(200, json=resources[0])
             )
             router.get(
-                url__regex=rf"{base}/(Condition|MedicationRequest|MedicationStatement|Observation|AllergyIntolerance)\?.*",
+                url__regex=rf"{base}/[A-Za-z]+\?.*",
                 name=f"search-{base}",
             ).mock(
                 return_value=httpx.Response(

@@ -554,7 +554,12 @@ RESTRICTED_CONTROL_PARAMETERS = frozenset({"_count", "_sort"})
 """The only result parameters the 2.0.1 restricted query subset allows (item 39)."""
 
 DOCUMENTED_EXCEPTIONS = frozenset(
-    {("_include", "MedicationRequest:medication"), ("_include", "MedicationStatement:medication")}
+    {
+        ("_include", "MedicationRequest:medication"),
+        ("_include", "MedicationStatement:medication"),
+        ("_include", "MedicationAdministration:medication"),
+        ("_include", "MedicationDispense:medication"),
+    }
 )
 """Our one deliberate step outside the subset (hooks/patient_data.py explains why)."""
 
