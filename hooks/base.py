@@ -12,6 +12,7 @@ from hooks.cards import Card
 from hooks.contexts import HookContext
 from hooks.rules.findings import Assessment
 from hooks.rules.knowledge import Knowledge
+from hooks.rules.suppression import StoredSuppression
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class HookInput:
     unreadable: tuple[Unreadable, ...] = ()
     """Sources that could not be read, or were read only in part (failed or truncated queries,
     malformed answers): the screens that depend on them are not done."""
+    suppression: StoredSuppression | None = None
+    """A clinician's feedback that withholds the referral card for this patient (from the
+    shared store; None when there is none or it could not be read: a gap then says so)."""
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from hooks.base import HookInput, HookResult
-from hooks.cards import Action, Card, CdsCoding, Suggestion, shorten
+from hooks.cards import Action, Card, Suggestion, shorten
 from hooks.orders import DraftOrder, draft_medication_orders
+from hooks.override_reasons import ORDER_SIGN_REASONS
 from hooks.patient_data import patient_assessment
 from hooks.render import CONSENSUS_LABEL, PI_LABEL, links, refs, rems_text, source
 from hooks.rules.contraindications import TARGET_DRUGS
@@ -28,26 +29,6 @@ from hooks.rules.knowledge import Knowledge
 from hooks.rules.order_safety import OrderCheck, check_order
 
 SERVICE_ID = "ketamine-order-safety"
-
-OVERRIDE_SYSTEM = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
-OVERRIDE_REASONS = (
-    CdsCoding(
-        system=OVERRIDE_SYSTEM,
-        code="recipient-disagrees-evidence",
-        display="Recipient disagrees with recommendation because of issues with the evidence",
-    ),
-    CdsCoding(
-        system=OVERRIDE_SYSTEM,
-        code="cds-not-applicable",
-        display="PC CDS does not apply to patient",
-    ),
-    CdsCoding(
-        system=OVERRIDE_SYSTEM,
-        code="recipient-concerns-outcomes",
-        display="Recipient has concerns regarding potential health outcomes",
-    ),
-)
-"""CDS Hooks 3.0 override-reason vocabulary (checklist item 69), with the required displays."""
 
 SKIP_STATUSES = frozenset({"entered-in-error", "cancelled", "completed", "stopped"})
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -109,7 +90,7 @@ def _card(
         indicator=indicator,
         detail="\n\n".join(parts),
         source=source(knowledge, CONSENSUS_LABEL if check.drug == "ketamine" else PI_LABEL),
-        overrideReasons=list(OVERRIDE_REASONS) if critical else None,
+        overrideReasons=list(ORDER_SIGN_REASONS) if critical else None,
         suggestions=(
             [
                 Suggestion(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from hooks.cards import Action, Link, Source, Suggestion
+from hooks.referral_ids import REFERRAL_IDENTIFIER_SYSTEM
 from hooks.rules.findings import (
     FINDING_LABELS,
     REASON_LABELS,
@@ -186,10 +187,30 @@ def detail(assessment: Assessment, *, heading: str, knowledge: Knowledge) -> str
     return "\n\n".join(parts)
 
 
+def referral_code(knowledge: Knowledge) -> dict[str, Any]:
+    """The ServiceRequest.code of the evaluation referral: the service's own code from the
+    knowledge's ``ketamine-evaluation-referral`` list, which the service knows again."""
+    codes = knowledge.codes.lists["ketamine-evaluation-referral"].codes
+    return {
+        "coding": [
+            {"system": c.system, "code": c.code, **({"display": c.display} if c.display else {})}
+            for c in codes
+        ],
+        "text": "Evaluation for esketamine (SPRAVATO) or IV ketamine treatment",
+    }
+
+
 def referral_suggestion(
-    patient_id: str, assessment: Assessment, now: datetime, *, recommended: bool = True
+    patient_id: str,
+    assessment: Assessment,
+    now: datetime,
+    *,
+    knowledge: Knowledge,
+    recommended: bool = True,
 ) -> Suggestion:
-    """A draft ServiceRequest for a ketamine/esketamine evaluation (created only if accepted)."""
+    """A draft ServiceRequest for a ketamine/esketamine evaluation (created only if accepted).
+    It carries the service's referral code and an identifier in ``REFERRAL_IDENTIFIER_SYSTEM``,
+    so that the next assessment knows a referral is in progress."""
     resource_id = str(uuid.uuid4())
     reasons = reasons_text(assessment) or "treatment-resistant depression"
     resource: dict[str, Any] = {
@@ -208,9 +229,8 @@ def referral_suggestion(
                 ]
             }
         ],
-        "code": {
-            "text": "Evaluation for esketamine (SPRAVATO) or IV ketamine treatment",
-        },
+        "identifier": [{"system": REFERRAL_IDENTIFIER_SYSTEM, "value": resource_id}],
+        "code": referral_code(knowledge),
         "subject": {"reference": f"Patient/{patient_id}"},
         "authoredOn": now.date().isoformat(),
         "reasonCode": [{"text": reasons}],

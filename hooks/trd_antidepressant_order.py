@@ -16,9 +16,12 @@ patient-view (clinical review M3):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hooks.base import HookInput, HookResult
 from hooks.cards import Card, shorten
 from hooks.orders import draft_medication_orders
+from hooks.override_reasons import REFERRAL_REASONS
 from hooks.patient_data import patient_assessment
 from hooks.render import (
     ATRQ_LABEL,
@@ -31,6 +34,8 @@ from hooks.render import (
     verify_text,
 )
 from hooks.rules.candidates import TRD_INDICATION
+from hooks.rules.findings import Assessment
+from hooks.rules.suppression import feedback_suppression, in_progress_suppression
 
 SERVICE_ID = "trd-antidepressant-order"
 TRD = "treatment-resistant-depression"
@@ -83,7 +88,10 @@ def evaluate(hook_input: HookInput) -> HookResult:
                 knowledge=knowledge,
             ),
             source=source(knowledge, PI_LABEL),
-            suggestions=[referral_suggestion(patient_id, assessment, hook_input.now)],
+            suggestions=[
+                referral_suggestion(patient_id, assessment, hook_input.now, knowledge=knowledge)
+            ],
+            overrideReasons=list(REFERRAL_REASONS),
             selectionBehavior="at-most-one",
             links=links(knowledge, PI_LABEL, ATRQ_LABEL),
         )
@@ -123,4 +131,60 @@ def evaluate(hook_input: HookInput) -> HookResult:
         )
     else:
         return HookResult([], assessment, extra)
-    return HookResult([card], assessment, extra)
+    assessment, cards = _apply_suppression(assessment, card, drug, hook_input)
+    return HookResult(cards, assessment, extra)
+
+
+WITHHELD_BY_REFERRAL = frozenset({"select-referral", "select-verify"})
+
+
+def _apply_suppression(
+    assessment: Assessment, card: Card, drug: str, hook_input: HookInput
+) -> tuple[Assessment, list[Card]]:
+    """Treatment in progress: no card. A referral in progress: the referral or verify card
+    becomes one naming the existing referral. A clinician's feedback on an earlier referral
+    card: no referral card (``hooks/rules/suppression.py``)."""
+    suppression = in_progress_suppression(assessment)
+    lifted = None
+    if suppression is None:
+        suppression, lifted = feedback_suppression(
+            assessment, hook_input.suppression, hook_input.now
+        )
+    if suppression is None:
+        return replace(assessment, suppression_lifted=lifted), [card]
+    if suppression.reason == "treatment-in-progress":
+        cards: list[Card] = []
+    elif suppression.reason == "referral-in-progress":
+        if card.kind not in WITHHELD_BY_REFERRAL:
+            return assessment, [card]
+        cards = [_referral_exists_card(assessment, suppression.detail, drug, hook_input)]
+    elif card.kind == "select-referral":
+        cards = []
+    else:
+        return assessment, [card]
+    withheld = replace(suppression, withheld=(card.kind,))
+    return replace(assessment, suppression=withheld), cards
+
+
+def _referral_exists_card(
+    assessment: Assessment, referral: str, drug: str, hook_input: HookInput
+) -> Card:
+    knowledge = hook_input.knowledge
+    return Card(
+        kind="select-referral-exists",
+        summary=shorten(
+            f"Before {drug}: a referral for ketamine/esketamine evaluation is already in progress."
+        ),
+        indicator="info",
+        detail=detail(
+            assessment,
+            heading=(
+                f"A further antidepressant trial ({drug}) is being ordered. A referral for "
+                f"ketamine/esketamine evaluation is already in progress: {referral}. No new "
+                "referral is suggested."
+            ),
+            knowledge=knowledge,
+        ),
+        source=source(knowledge, ATRQ_LABEL),
+        links=links(knowledge, ATRQ_LABEL, PI_LABEL),
+    )

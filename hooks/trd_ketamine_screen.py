@@ -16,8 +16,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hooks.base import HookInput, HookResult
 from hooks.cards import Card, shorten
+from hooks.override_reasons import REFERRAL_REASONS
 from hooks.patient_data import patient_assessment
 from hooks.render import (
     ATRQ_LABEL,
@@ -26,6 +29,7 @@ from hooks.render import (
     PI_LABEL,
     REASON_TEXT,
     VA_DOD_LABEL,
+    ci_line,
     detail,
     findings_text,
     ketamine_text,
@@ -40,6 +44,7 @@ from hooks.render import (
 from hooks.rules.candidates import MDSI_INDICATION, TRD_INDICATION
 from hooks.rules.findings import Assessment
 from hooks.rules.knowledge import Knowledge
+from hooks.rules.suppression import feedback_suppression, in_progress_suppression
 
 SERVICE_ID = "trd-ketamine-screen"
 
@@ -138,9 +143,14 @@ def cards_for(assessment: Assessment, patient_id: str, hook_input: HookInput) ->
                 source=source(knowledge, PI_LABEL),
                 suggestions=[
                     referral_suggestion(
-                        patient_id, assessment, hook_input.now, recommended=recommended
+                        patient_id,
+                        assessment,
+                        hook_input.now,
+                        knowledge=knowledge,
+                        recommended=recommended,
                     )
                 ],
+                overrideReasons=list(REFERRAL_REASONS),
                 selectionBehavior="at-most-one",
                 links=links(knowledge, PI_LABEL, CONSENSUS_LABEL, ATRQ_LABEL),
             )
@@ -193,7 +203,62 @@ def _referral_reasons(assessment: Assessment) -> str:
     ) or reasons_text(assessment)
 
 
+REFERRAL_KINDS = frozenset({"screen-referral", "screen-verify"})
+"""Cards about a possible referral: withheld while one is under way or a clinician said so."""
+
+
+def _on_treatment_card(assessment: Assessment, knowledge: Knowledge) -> Card:
+    treatment = assessment.progress("treatment-in-progress")
+    assert treatment is not None
+    names = findings_text(assessment.contraindications)
+    return Card(
+        kind="screen-on-treatment",
+        summary=shorten(f"On ketamine/esketamine treatment, with {names}: review the treatment."),
+        indicator="warning",
+        detail="\n\n".join(
+            [
+                f"Treatment is under way: {treatment.detail}. The record now shows findings "
+                "that the label asks to weigh before each dose:",
+                "\n".join(ci_line(c) for c in assessment.contraindications),
+                f"Rule set {assessment.ruleset_version}.",
+            ]
+        ),
+        source=source(knowledge, PI_LABEL),
+        links=links(knowledge, PI_LABEL, CONSENSUS_LABEL),
+    )
+
+
+def apply_suppression(
+    assessment: Assessment, cards: list[Card], hook_input: HookInput
+) -> tuple[Assessment, list[Card]]:
+    """Withhold the cards treatment or a referral in progress, or a clinician's feedback, make
+    needless (``hooks/rules/suppression.py``); the assessment says what was withheld and why."""
+    suppression = in_progress_suppression(assessment)
+    lifted = None
+    if suppression is None:
+        suppression, lifted = feedback_suppression(
+            assessment, hook_input.suppression, hook_input.now
+        )
+    if suppression is None:
+        return replace(assessment, suppression_lifted=lifted), cards
+    treatment = suppression.reason == "treatment-in-progress"
+    withhold: set[str] = set(REFERRAL_KINDS)
+    if treatment:
+        withhold.add("screen-not-recommended")
+    elif suppression.reason != "referral-in-progress":
+        withhold = {"screen-referral"}  # the feedback was about the referral card only
+    kept = [c for c in cards if c.kind not in withhold]
+    withheld = tuple(c.kind for c in cards if c.kind in withhold)
+    if treatment and assessment.contraindications:
+        kept.append(_on_treatment_card(assessment, hook_input.knowledge))
+    if not withheld:
+        return assessment, kept
+    return replace(assessment, suppression=replace(suppression, withheld=withheld)), kept
+
+
 def evaluate(hook_input: HookInput) -> HookResult:
     _, assessment = patient_assessment(hook_input)
     patient_id = hook_input.context.patientId
-    return HookResult(cards_for(assessment, patient_id, hook_input), assessment)
+    cards = cards_for(assessment, patient_id, hook_input)
+    assessment, cards = apply_suppression(assessment, cards, hook_input)
+    return HookResult(cards, assessment)

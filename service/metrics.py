@@ -38,6 +38,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from hooks.override_reasons import ALL_CODES
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 HOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -142,13 +144,7 @@ def jwt_check(reason: str) -> str:
     return "other"
 
 
-def _override_codes() -> frozenset[str]:
-    from hooks.ketamine_order_safety import OVERRIDE_REASONS
-
-    return frozenset(coding.code for coding in OVERRIDE_REASONS)
-
-
-OVERRIDE_CODES = _override_codes()
+OVERRIDE_CODES = ALL_CODES
 """The override reason codes the cards offer; any other code is counted as ``other``."""
 
 

@@ -88,12 +88,13 @@ def assert_conformant_response(body: Any) -> None:
 
 
 def strip_volatile(body: Any) -> Any:
-    """The response with uuids (and ids of created resources) blanked, for comparisons."""
+    """The response with uuids (and ids and identifier values of created resources) blanked,
+    for comparisons."""
     if isinstance(body, dict):
         return {
             k: (
                 "<uuid>"
-                if k in ("uuid", "id") and isinstance(v, str) and _is_uuid(v)
+                if k in ("uuid", "id", "value") and isinstance(v, str) and _is_uuid(v)
                 else strip_volatile(v)
             )
             for k, v in body.items()
