@@ -97,6 +97,11 @@ def create_app(
                     "(KETAMINE_CDS_ALLOW_UNAUTHENTICATED=true, bind %s)",
                     settings.bind_host,
                 )
+            if settings.suppression_secret is None:
+                logger.warning(
+                    "KETAMINE_CDS_SUPPRESSION_SECRET is not set: feedback never withholds the "
+                    "referral card (treatment and referrals in progress still do)"
+                )
             if freeze_gc:
                 preload_models()
                 gc.collect()

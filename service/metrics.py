@@ -94,7 +94,17 @@ CARD_LOG = Counter(
 )
 
 STORE_OPERATIONS = frozenset(
-    {"prepare", "readiness", "token", "card_log", "feedback", "purge", "report", "upgrade"}
+    {
+        "prepare",
+        "readiness",
+        "token",
+        "card_log",
+        "feedback",
+        "suppression",
+        "purge",
+        "report",
+        "upgrade",
+    }
 )
 CARD_LOG_RESULTS = frozenset({"written", "failed", "dropped"})
 

@@ -9,6 +9,11 @@ readiness and metrics, wired into the app.
 - ``store_feedback`` (the feedback route): commits the items before the route answers 200;
   ``StoreUnavailable`` (503) otherwise, so that the EHR sends them again.
 - ``StoreReplayGuard``: JWT ids in the shared store (``service.auth``).
+- ``stored_suppression`` / ``remember_referral_cards`` / ``suppress_from_feedback``: feedback
+  that withholds the referral card for one patient, keyed by a keyed hash of the FHIR server and
+  patient id (``subject_key``; patient data, kept only for its window; see
+  ``service.store.models``). Nothing is kept, and no card withheld, without
+  ``KETAMINE_CDS_SUPPRESSION_SECRET``. A store that cannot be read never withholds a card.
 - ``router``: ``GET /readyz`` and ``GET /metrics``.
 """
 
@@ -21,7 +26,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -29,6 +34,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from hooks.base import HookResult, HookService
+from hooks.contexts import HookContext
+from hooks.override_reasons import ACCEPTED
+from hooks.rules.suppression import StoredSuppression, fingerprint
 from service import metrics
 from service.auth import Caller, Rejected
 from service.cds_models import FeedbackItem, HookRequest
@@ -38,7 +46,12 @@ from service.gather import Gathered
 from service.settings import Settings
 from service.store import Store
 from service.store.cardlog import CardLogWriter
-from service.store.records import CardRecord, call_record, feedback_record
+from service.store.records import (
+    CardRecord,
+    ReferralCardRecord,
+    call_record,
+    feedback_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +153,7 @@ def record_call(
         fetched=gathered.fetched,
         incomplete_sources=len(gathered.unreadable),
         cards=[CardRecord(card.uuid, card.kind, card.indicator) for card in result.cards],
+        suppressed=result.assessment.suppression.reason if result.assessment.suppression else None,
     )
     operations.card_log.submit(record)
 
@@ -169,6 +183,98 @@ async def store_feedback(
     for record in stored:
         metrics.feedback(service_id, record.outcome, record.override_code)
     return len(stored)
+
+
+# -- feedback that withholds the referral card ----------------------------------------------------
+
+REFERRAL_CARD_KINDS = frozenset({"screen-referral", "select-referral"})
+"""The cards whose feedback can withhold the next one for the patient."""
+SUPPRESSING_HOOKS = frozenset({"patient-view", "order-select"})
+FEEDBACK_WINDOW_DAYS = 30
+"""How long after a referral card was shown feedback on it can still withhold the next one (an
+EHR sends feedback at once or within its own retry window; 30 days is generous)."""
+SUBJECT_KEY_VERSION = "v1"
+
+
+def subject_key(settings: Settings, fhir_server: str | None, patient_id: str) -> str | None:
+    """HMAC-SHA256 (under the suppression secret) of the FHIR server and patient id: the only
+    thing the store keeps about a patient. None without a secret (feedback then withholds
+    nothing)."""
+    if settings.suppression_secret is None:
+        return None
+    server = (fhir_server or "").rstrip("/").lower()
+    message = f"{SUBJECT_KEY_VERSION}|{server}|{patient_id}".encode()
+    secret = settings.suppression_secret.get_secret_value().encode()
+    return hmac.new(secret, message, "sha256").hexdigest()
+
+
+async def stored_suppression(
+    request: Request, service: HookService, hook_request: HookRequest, context: HookContext
+) -> tuple[StoredSuppression | None, str | None]:
+    """The feedback suppression in force for this patient, and a data gap when it could not be
+    read (then none applies: the card shows)."""
+    state = state_of(request)
+    operations = _operations(request)
+    if service.hook not in SUPPRESSING_HOOKS or operations is None:
+        return None, None
+    key = subject_key(state.settings, hook_request.fhirServer, context.patientId)
+    if key is None:
+        return None, None
+    try:
+        row = await operations.store.suppression_for(key, state.clock())
+    except StoreUnavailable:
+        return None, "earlier feedback could not be read (the store is unreachable): none applied"
+    if row is None:
+        return None, None
+    return StoredSuppression(row.reason, row.until, row.fingerprint, row.card_uuid), None
+
+
+async def remember_referral_cards(
+    request: Request,
+    service: HookService,
+    hook_request: HookRequest,
+    context: HookContext,
+    result: HookResult,
+) -> None:
+    """Keep each referral card's uuid with the patient's keyed hash and the assessment's material
+    state, so that feedback on it can withhold the next one. Never raises."""
+    state = state_of(request)
+    operations = _operations(request)
+    shown = [c for c in result.cards if c.kind in REFERRAL_CARD_KINDS]
+    if not shown or operations is None:
+        return
+    key = subject_key(state.settings, hook_request.fhirServer, context.patientId)
+    if key is None:
+        return
+    expires = state.clock() + timedelta(days=FEEDBACK_WINDOW_DAYS)
+    state_now = fingerprint(result.assessment)
+    records = [
+        ReferralCardRecord(card.uuid, key, service.id, state_now, expires.astimezone(UTC))
+        for card in shown
+    ]
+    with contextlib.suppress(StoreUnavailable):  # logged and counted by the store
+        await operations.store.remember_referral_cards(records)
+
+
+async def suppress_from_feedback(request: Request, items: Sequence[FeedbackItem]) -> int:
+    """Withhold the referral card for the patients whose referral card was overridden with a
+    reason that has a window, or whose referral suggestion was accepted. Raises
+    ``StoreUnavailable`` (503: the EHR sends the feedback again; it is stored once)."""
+    state = state_of(request)
+    operations = _operations(request)
+    if operations is None or state.settings.suppression_secret is None:
+        return 0
+    decisions: list[tuple[str, str]] = []
+    for item in items:
+        if item.outcome == "accepted" and item.acceptedSuggestions:
+            decisions.append((item.card[:64], ACCEPTED))
+        elif item.outcome == "overridden" and item.overrideReason and item.overrideReason.reason:
+            decisions.append((item.card[:64], item.overrideReason.reason.code[:128]))
+    if not decisions:
+        return 0
+    return await operations.store.suppress(
+        decisions, state.clock().astimezone(UTC), state.settings.suppression_days
+    )
 
 
 # -- readiness and metrics ------------------------------------------------------------------------

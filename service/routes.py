@@ -21,7 +21,13 @@ from service.deps import AppState, state_of
 from service.errors import InvalidHookRequest, PayloadTooLarge, UnknownService, excerpt
 from service.fhir_gateway import FhirGateway, check_allowed
 from service.gather import Gathered, gather
-from service.operations import record_call, store_feedback
+from service.operations import (
+    record_call,
+    remember_referral_cards,
+    store_feedback,
+    stored_suppression,
+    suppress_from_feedback,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +126,7 @@ async def run_hook(
         service, context=context, prefetch=hook_request.prefetch, gateway=gateway
     )
     gathered_ms = (time.perf_counter() - started) * 1000
+    suppression, suppression_gap = await stored_suppression(request, service, hook_request, context)
     hook_input = HookInput(
         context=context,
         resources=gathered.resources,
@@ -127,8 +134,12 @@ async def run_hook(
         unreadable=tuple(gathered.unreadable),
         now=state.clock(),
         knowledge=state.knowledge,
+        suppression=suppression,
     )
     result = service.evaluate(hook_input)
+    if suppression_gap:  # operational, not clinical: in the explanation, not on the card
+        result.extra["earlier_feedback"] = suppression_gap
+    await remember_referral_cards(request, service, hook_request, context, result)
     logger.info(
         "hook answered service=%s hookInstance=%s tenant=%s ruleset=%s cards=%d "
         "recommendation=%s fetched=%s gather_ms=%.1f total_ms=%.1f",
@@ -216,6 +227,7 @@ async def feedback(request: Request, service_id: str) -> Response:
         )
     # 200 only once committed; a store outage is a 503 and the EHR sends the items again.
     await store_feedback(request, service.id, caller, parsed.feedback)
+    await suppress_from_feedback(request, parsed.feedback)
     return Response(status_code=200)
 
 

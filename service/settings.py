@@ -69,6 +69,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hooks.override_reasons import DEFAULT_SUPPRESSION_DAYS
+
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 DEV_FHIR_SERVERS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
@@ -141,6 +143,12 @@ class Settings(BaseSettings):
     card_log_retention_days: int = Field(default=90, ge=1, le=36500)
     store_feedback_comments: bool = False
     suppression_secret: SecretStr | None = None
+    """The key of the keyed hash (HMAC-SHA256) by which feedback withholds the referral card for
+    one patient. Without it, feedback never withholds a card (a start-up warning says so)."""
+    suppression_days: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SUPPRESSION_DAYS))
+    """Days that feedback with each reason withholds the referral card (JSON object, reason code
+    -> days; ``referral-accepted`` for an accepted referral suggestion). Given codes replace the
+    defaults one by one; 0 turns a reason off."""
     trusted_clients: str = ""
     public_base_url: str | None = None
     jwt_algorithms: str = "ES384,RS384"
@@ -151,6 +159,19 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     app_client_id: str = Field(default="ketamine-cds-app", pattern=r"^[A-Za-z0-9._~:/@+-]{1,200}$")
     app_frame_ancestors: str = "'none'"
+
+    @field_validator("suppression_days")
+    @classmethod
+    def _windows(cls, value: dict[str, int]) -> dict[str, int]:
+        merged = dict(DEFAULT_SUPPRESSION_DAYS)
+        for code, days in value.items():
+            if code not in DEFAULT_SUPPRESSION_DAYS:
+                known = ", ".join(sorted(DEFAULT_SUPPRESSION_DAYS))
+                raise ValueError(f"unknown suppression reason {code[:40]!r}; known: {known}")
+            if not 0 <= days <= 730:
+                raise ValueError(f"suppression days for {code} must be 0-730, not {days}")
+            merged[code] = days
+        return {code: days for code, days in merged.items() if days > 0}
 
     @field_validator("app_frame_ancestors")
     @classmethod

@@ -51,6 +51,7 @@ def make_settings(**overrides: Any) -> Settings:
         "allow_unauthenticated": True,
         "allowed_fhir_servers": EHR,
         "fhir_page_cap": 50,
+        "suppression_secret": "test-suppression-secret-0123456789abcdef",
     }
     values.update(overrides)
     return Settings(**values)

@@ -4,9 +4,12 @@ the three hooks at example patients, as an EHR holding their records would."""
 from __future__ import annotations
 
 import argparse
+import secrets
 import threading
 import time
 from typing import Any
+
+from pydantic import SecretStr
 
 from ehr.bundles import stored_resources
 from ehr.date_roller import today
@@ -52,6 +55,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from service.main import create_app
 
     settings = load_settings(args.host, True)
+    if settings.suppression_secret is None:
+        # A key for this run only, so that feedback in the demo withholds the referral card.
+        settings = settings.model_copy(
+            update={"suppression_secret": SecretStr(secrets.token_hex(32))}
+        )
     configure_logging("WARNING")
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_config=None)

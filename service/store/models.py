@@ -1,10 +1,18 @@
 """The store's tables (SQLAlchemy 2 declarative models). The schema itself is created and changed
 only by the Alembic migrations in ``migrations/versions``; a test checks that the two agree.
 
-Nothing here links to a patient: no patient id, name, resource, or hash of any of them. A hook
-call is known by its service, the EHR's ``hookInstance``, the client (``iss``, ``tenant``) and
-what the service answered; a card by the uuid the service gave it and its template (``kind``);
-feedback by that card uuid. JWT ids are kept as a digest only, until the token expires.
+The card log, feedback and token tables link to no patient: no patient id, name, resource, or
+hash of any of them. A hook call is known by its service, the EHR's ``hookInstance``, the client
+(``iss``, ``tenant``) and what the service answered; a card by the uuid the service gave it and
+its template (``kind``); feedback by that card uuid. JWT ids are kept as a digest only, until the
+token expires.
+
+**Patient data**: ``referral_card`` and ``suppression`` hold a keyed hash (HMAC-SHA256 under
+``KETAMINE_CDS_SUPPRESSION_SECRET``) of the FHIR server and patient id, because a clinician's
+feedback must withhold the referral card for that patient only. A keyed hash of a patient id is
+still patient data (HIPAA): these two tables keep nothing else about the patient, and each row
+only until its window ends (``referral_card``: the days in which feedback on the card can come;
+``suppression``: the reason's window). They are empty when no secret is set.
 """
 
 from __future__ import annotations
@@ -106,6 +114,9 @@ class HookCall(Base):
     """Comma-separated names of the keys the service queried itself."""
     incomplete_sources: Mapped[int] = mapped_column(Integer)
     """How many optional sources could not be read in full (data gaps from failures)."""
+    suppressed: Mapped[str | None] = mapped_column(String(CODE_CHARS))
+    """Why a card the assessment called for was withheld (treatment or referral in progress,
+    feedback), if one was; the report counts them."""
 
 
 class CardShown(Base):
@@ -150,3 +161,33 @@ class CardFeedback(Base):
     """As the EHR sent it."""
     outcome_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     """``outcome_timestamp`` read as a date-time (none when it cannot be read)."""
+
+
+class ReferralCard(Base):
+    """A referral card shown, by its uuid: whose it was (keyed hash) and the assessment's
+    material state, so that feedback on it can withhold the next one. PATIENT DATA (see above)."""
+
+    __tablename__ = "referral_card"
+
+    card_uuid: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String(ID_CHARS))
+    """HMAC-SHA256 hex of the FHIR server and patient id."""
+    service_id: Mapped[str] = mapped_column(String(ID_CHARS))
+    fingerprint: Mapped[str] = mapped_column(String(URI_CHARS))
+    """Counts and ids only: failed regimens, candidate reasons, findings."""
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class Suppression(Base):
+    """The referral card withheld for one patient until ``until``, because of a clinician's
+    feedback. PATIENT DATA (see above)."""
+
+    __tablename__ = "suppression"
+
+    subject_key: Mapped[str] = mapped_column(String(ID_CHARS), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(CODE_CHARS))
+    """The override reason code, or ``referral-accepted``."""
+    fingerprint: Mapped[str] = mapped_column(String(URI_CHARS))
+    card_uuid: Mapped[str] = mapped_column(String(ID_CHARS))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -53,6 +53,8 @@ class CallRecord:
     fetched_keys: tuple[str, ...]
     incomplete_sources: int
     cards: tuple[CardRecord, ...]
+    suppressed: str | None = None
+    """Why a card was withheld (``Suppression.reason``), if one was."""
 
     @property
     def data_source(self) -> DataSource:
@@ -81,6 +83,7 @@ def call_record(
     fetched: Iterable[str],
     incomplete_sources: int,
     cards: Iterable[CardRecord],
+    suppressed: str | None = None,
 ) -> CallRecord:
     """A call record; prefetch and fetched keys are kept only when they name one of the
     service's own templates (a client's extra keys are not stored)."""
@@ -101,6 +104,7 @@ def call_record(
         fetched_keys=tuple(k for k in known if k in queried),
         incomplete_sources=incomplete_sources,
         cards=tuple(cards),
+        suppressed=clip(suppressed, CODE_CHARS),
     )
 
 
@@ -189,3 +193,25 @@ def token_key(iss: str, jti: str) -> str:
     """The stored stand-in for a JWT id: a digest of the issuer and the id (the token itself,
     and its id, never reach the store)."""
     return hashlib.sha256(f"{iss}\x00{jti}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReferralCardRecord:
+    """A referral card shown, for feedback on it to withhold the next one (patient data: a keyed
+    hash; see ``service.store.models``)."""
+
+    card_uuid: str
+    subject_key: str
+    service_id: str
+    fingerprint: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SuppressionRow:
+    subject_key: str
+    reason: str
+    fingerprint: str
+    card_uuid: str
+    created_at: datetime
+    until: datetime

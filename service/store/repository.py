@@ -34,8 +34,21 @@ from service import metrics
 from service.errors import StoreUnavailable
 from service.store import migrate
 from service.store.engine import describe, make_engine
-from service.store.models import CardFeedback, CardShown, HookCall, TokenUse
-from service.store.records import CallRecord, FeedbackRecord, token_key
+from service.store.models import (
+    CardFeedback,
+    CardShown,
+    HookCall,
+    ReferralCard,
+    Suppression,
+    TokenUse,
+)
+from service.store.records import (
+    CallRecord,
+    FeedbackRecord,
+    ReferralCardRecord,
+    SuppressionRow,
+    token_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +71,8 @@ class PurgeCounts:
     cards: int
     calls: int
     feedback: int
+    referral_cards: int = 0
+    suppressions: int = 0
 
 
 @dataclass
@@ -189,6 +204,7 @@ class Store:
                 "prefetch_keys": ",".join(call.prefetch_keys),
                 "fetched_keys": ",".join(call.fetched_keys),
                 "incomplete_sources": call.incomplete_sources,
+                "suppressed": call.suppressed,
             }
             for call in calls
         ]
@@ -232,6 +248,80 @@ class Store:
             stored = {row[0] for row in (await connection.execute(statement)).all()}
         return [r for r in unique if r.key in stored]
 
+    # -- suppression (patient data: keyed hashes only) ------------------------------------------
+
+    async def remember_referral_cards(self, cards: Sequence[ReferralCardRecord]) -> None:
+        if not cards:
+            return
+        rows = [
+            {
+                "card_uuid": c.card_uuid,
+                "subject_key": c.subject_key,
+                "service_id": c.service_id,
+                "fingerprint": c.fingerprint,
+                "expires_at": c.expires_at,
+            }
+            for c in cards
+        ]
+        statement = self._insert(ReferralCard).values(rows).on_conflict_do_nothing()
+        async with self._guard("suppression"), self.engine.begin() as connection:
+            await connection.execute(statement)
+
+    async def suppression_for(self, subject_key: str, now: datetime) -> SuppressionRow | None:
+        """The suppression in force for this patient, if any."""
+        statement = select(Suppression).where(
+            Suppression.subject_key == subject_key, Suppression.until > now
+        )
+        async with self._guard("suppression"), self.engine.connect() as connection:
+            row = (await connection.execute(statement)).mappings().first()
+        if row is None:
+            return None
+        return SuppressionRow(
+            subject_key=row["subject_key"],
+            reason=row["reason"],
+            fingerprint=row["fingerprint"],
+            card_uuid=row["card_uuid"],
+            created_at=row["created_at"],
+            until=row["until"],
+        )
+
+    async def suppress(
+        self, decisions: Sequence[tuple[str, str]], now: datetime, days: dict[str, int]
+    ) -> int:
+        """For each (card uuid, reason) whose card is a remembered referral card and whose
+        reason has a window: withhold that patient's referral card until now + the window (a
+        later decision replaces an earlier one). Returns how many suppressions were set."""
+        wanted = {uuid: reason for uuid, reason in decisions if reason in days}
+        if not wanted:
+            return 0
+        async with self._guard("suppression"), self.engine.begin() as connection:
+            cards = (
+                (
+                    await connection.execute(
+                        select(ReferralCard).where(ReferralCard.card_uuid.in_(list(wanted)))
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            for card in cards:
+                reason = wanted[card["card_uuid"]]
+                values = {
+                    "subject_key": card["subject_key"],
+                    "reason": reason,
+                    "fingerprint": card["fingerprint"],
+                    "card_uuid": card["card_uuid"],
+                    "created_at": now,
+                    "until": now + timedelta(days=days[reason]),
+                }
+                statement = self._insert(Suppression).values(values)
+                statement = statement.on_conflict_do_update(
+                    index_elements=[Suppression.subject_key],
+                    set_={k: v for k, v in values.items() if k != "subject_key"},
+                )
+                await connection.execute(statement)
+        return len(cards)
+
     # -- retention ----------------------------------------------------------------------------
 
     async def purge(
@@ -251,6 +341,8 @@ class Store:
             (CardShown, CardShown.uuid, CardShown.at, cutoff),
             (HookCall, HookCall.id, HookCall.at, cutoff),
             (CardFeedback, CardFeedback.id, CardFeedback.received_at, cutoff),
+            (ReferralCard, ReferralCard.card_uuid, ReferralCard.expires_at, now),
+            (Suppression, Suppression.subject_key, Suppression.until, now),
         ]
         counts: list[int] = []
         for table, key, column, before in targets:
@@ -267,11 +359,14 @@ class Store:
         purged = PurgeCounts(*counts)
         if any(counts):
             logger.info(
-                "store purged token_uses=%d cards=%d calls=%d feedback=%d",
+                "store purged token_uses=%d cards=%d calls=%d feedback=%d referral_cards=%d "
+                "suppressions=%d",
                 purged.token_uses,
                 purged.cards,
                 purged.calls,
                 purged.feedback,
+                purged.referral_cards,
+                purged.suppressions,
             )
         return purged
 

@@ -30,7 +30,14 @@ from service.store import Store
 
 POSTGRES_ENV = "KETAMINE_CDS_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-TABLES = ("card_feedback", "card_shown", "hook_call", "token_use")
+TABLES = (
+    "card_feedback",
+    "card_shown",
+    "hook_call",
+    "token_use",
+    "referral_card",
+    "suppression",
+)
 BACKENDS = ("sqlite", "postgresql")
 
 

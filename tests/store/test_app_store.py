@@ -4,6 +4,7 @@ card log, durable idempotent feedback, and readiness."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -35,14 +36,17 @@ def scenario(name: str) -> Scenario:
     return next(s for s in SCENARIOS if s.id == name)
 
 
-def request_for(name: str, **kw: Any) -> dict[str, Any]:
+def request_for(name: str, *, patient: str | None = None, **kw: Any) -> dict[str, Any]:
+    """The scenario's hook request; with ``patient``, for a patient of that id (the scenario's
+    resources re-pointed to it)."""
     chosen = scenario(name)
-    return hook_request(
-        chosen.service,
-        chosen.build(),
-        draft_orders=chosen.orders() if chosen.orders else None,
-        **kw,
-    )
+    resources = chosen.build()
+    orders = chosen.orders() if chosen.orders else None
+    if patient is not None:
+        moved = json.dumps([resources, orders]).replace('"p1"', f'"{patient}"')
+        resources, orders = json.loads(moved.replace("Patient/p1", f"Patient/{patient}"))
+        kw["pid"] = patient
+    return hook_request(chosen.service, resources, draft_orders=orders, **kw)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -223,7 +227,10 @@ def test_app_card_log_row_has_call_fields(store_url: str, fake_ehr: Any) -> None
     assert call["hook_instance"] == body["hookInstance"]
     assert call["client_iss"] == "https://ehr.store-test.example" and call["tenant"] == "tenant-7"
     assert call["ruleset_version"] == ruleset and call["recommendation"] == "not-recommended"
-    assert call["prefetch_keys"] == "patient,conditions,medicationRequests"
+    assert call["prefetch_keys"] == (
+        "patient,conditions,medicationRequests,medicationAdministrations,medicationDispenses,"
+        "serviceRequests"
+    )
     assert call["fetched_keys"] == "medicationStatements,observations,allergies"
     assert call["data_source"] == "mixed" and call["card_count"] == len(cards) == 1
     assert 0 < call["latency_ms"] < 10_000

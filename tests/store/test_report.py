@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,12 @@ def test_report_html_self_contained_with_weekly_chart() -> None:
 def _populate(store_url: str) -> dict[str, Any]:
     """Three hook calls with cards, and feedback on two of them."""
     with app_on(store_url) as app:
-        referral = app.post(f"/cds-services/{SCREEN}", json=request_for("trd-two-switches"))
+        # A patient of its own: an accepted referral withholds that patient's next referral card,
+        # and the PostgreSQL store outlives one test.
+        patient = f"p-{uuid.uuid4().hex[:12]}"
+        referral = app.post(
+            f"/cds-services/{SCREEN}", json=request_for("trd-two-switches", patient=patient)
+        )
         critical = app.post(
             f"/cds-services/{SAFETY}", json=request_for("order-sign-contraindicated")
         )
