@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from fhir_mappers.codes import LOINC
@@ -88,12 +89,8 @@ def patient_facts(hook_input: HookInput) -> Facts:
         stats.irrelevant,
         stats.invalid,
     )
-    return Facts(
-        patient=facts.patient,
-        diagnoses=facts.diagnoses,
-        medications=facts.medications,
-        observations=facts.observations,
-        allergies=facts.allergies,
+    return replace(
+        facts,
         gaps=tuple(hook_input.gaps) + facts.gaps,
         unreadable=tuple(hook_input.unreadable) + facts.unreadable,
     )

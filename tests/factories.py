@@ -8,6 +8,7 @@ referenced Medication, doses in tablets or mg, BP panels with components, PHQ-9 
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -509,3 +510,117 @@ def collection(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "type": "collection",
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
     }
+
+
+def medication_administration(
+    display: str,
+    *,
+    days_ago: float,
+    dose: float | None = None,
+    unit: str = "mg",
+    route: dict[str, Any] | None = None,
+    status: str = "completed",
+    rxcui: str | None = None,
+    pid: str = "p1",
+) -> dict[str, Any]:
+    """A MedicationAdministration (an infusion or a supervised nasal dose given in clinic)."""
+    codeable: dict[str, Any] = {"text": display}
+    if rxcui:
+        codeable["coding"] = [{"system": RXNORM, "code": rxcui, "display": display}]
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationAdministration",
+        "id": _id("ma"),
+        "status": status,
+        "medicationCodeableConcept": codeable,
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": at(days_ago=days_ago),
+    }
+    dosage: dict[str, Any] = {}
+    if dose is not None:
+        dosage["dose"] = {
+            "value": dose,
+            "unit": unit,
+            "system": "http://unitsofmeasure.org",
+            "code": unit,
+        }
+    if route is not None:
+        dosage["route"] = route
+    if dosage:
+        resource["dosage"] = dosage
+    return resource
+
+
+def medication_dispense(
+    display: str,
+    *,
+    days_ago: float,
+    days_supply: float = 28,
+    quantity: float | None = None,
+    status: str = "completed",
+    rxcui: str | None = None,
+    pid: str = "p1",
+) -> dict[str, Any]:
+    """A MedicationDispense: the pharmacy handed the drug over."""
+    codeable: dict[str, Any] = {"text": display}
+    if rxcui:
+        codeable["coding"] = [{"system": RXNORM, "code": rxcui, "display": display}]
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationDispense",
+        "id": _id("md"),
+        "status": status,
+        "medicationCodeableConcept": codeable,
+        "subject": {"reference": f"Patient/{pid}"},
+        "whenHandedOver": at(days_ago=days_ago),
+        "daysSupply": {
+            "value": days_supply,
+            "unit": "days",
+            "system": "http://unitsofmeasure.org",
+            "code": "d",
+        },
+    }
+    if quantity is not None:
+        resource["quantity"] = {"value": quantity}
+    return resource
+
+
+def service_request(
+    text: str,
+    *,
+    status: str = "active",
+    weeks_ago: float = 1,
+    done_weeks_ago: float | None = None,
+    coding: dict[str, str] | None = None,
+    identifier_system: str | None = None,
+    intent: str = "order",
+    pid: str = "p1",
+) -> dict[str, Any]:
+    """A ServiceRequest (a referral) as an EHR stores one."""
+    code: dict[str, Any] = {"text": text}
+    if coding is not None:
+        code["coding"] = [coding]
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": _id("sr"),
+        "status": status,
+        "intent": intent,
+        "category": [
+            {"coding": [{"system": SNOMED, "code": "3457005", "display": "Patient referral"}]}
+        ],
+        "code": code,
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": at(weeks_ago),
+    }
+    if done_weeks_ago is not None:
+        resource["occurrenceDateTime"] = at(done_weeks_ago)
+    if identifier_system is not None:
+        resource["identifier"] = [{"system": identifier_system, "value": _id("ref")}]
+    return resource
+
+
+def for_patient(resources: list[dict[str, Any]], pid: str) -> list[dict[str, Any]]:
+    """The same chart for another patient id (every ``p1`` id and reference re-pointed)."""
+    moved = (
+        json.dumps(resources).replace('"p1"', f'"{pid}"').replace("Patient/p1", f"Patient/{pid}")
+    )
+    result: list[dict[str, Any]] = json.loads(moved)
+    return result

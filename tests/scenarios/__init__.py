@@ -7,10 +7,12 @@ FHIR server with paging), by the integration tests against a real FHIR server, a
 
 - ``core``: the service's own scenarios, one per rule, contraindication and hook;
 - ``review``: every case of the outside clinical review of rule set 2026.11.1
-  (``docs/clinical-review-2026-11.md`` in the shared docs), with the answer the fix gives.
+  (``docs/clinical-review-2026-11.md`` in the shared docs), with the answer the fix gives;
+- ``in_progress``: treatment and referrals already under way (no card a clinician acted on).
 """
 
 from tests.scenarios.core import CORE
+from tests.scenarios.in_progress import IN_PROGRESS
 from tests.scenarios.model import (
     SERTRALINE_100,
     Expect,
@@ -20,6 +22,6 @@ from tests.scenarios.model import (
 )
 from tests.scenarios.review import REVIEW
 
-SCENARIOS: list[Scenario] = [*CORE, *REVIEW]
+SCENARIOS: list[Scenario] = [*CORE, *REVIEW, *IN_PROGRESS]
 
 __all__ = ["SCENARIOS", "SERTRALINE_100", "Expect", "Scenario", "trd_history", "trd_patient"]

@@ -96,5 +96,8 @@ def assert_answer(expect: Expect, service: str, body: dict[str, Any]) -> None:
             assert indication is None, indication
         else:
             assert indication and expect.esketamine_indication in indication, indication
+    if expect.suppressed is not None:
+        withheld = assessment.get("suppression", {}).get("reason")
+        assert withheld == (None if expect.suppressed == "none" else expect.suppressed), assessment
     if expect.kinds is not None:
         assert body.get("explanation", {}).get("card_kinds", []) == expect.kinds, texts

@@ -72,6 +72,8 @@ class Expect:
     """Whether the referral suggestion is pre-selected (``isRecommended``)."""
     kinds: list[str] | None = None
     """The cards' template kinds in order (read from the card log of the explain response)."""
+    suppressed: str | None = None
+    """Why a card was withheld (``assessment.suppression.reason``); "none" for no suppression."""
 
 
 @dataclass
