@@ -75,6 +75,18 @@ def print_assessment(assessment: dict[str, Any]) -> None:
         console.print(table)
     for line in assessment.get("context", []):
         console.print(f"[cyan]context:[/cyan] {line}")
+    for progress in assessment.get("in_progress", []):
+        until = f" (counts until {progress['until']})" if "until" in progress else ""
+        console.print(f"[cyan]in progress:[/cyan] {progress['id']}: {progress['detail']}{until}")
+    suppression = assessment.get("suppression")
+    if suppression:
+        until = f" until {suppression['until']}" if "until" in suppression else ""
+        console.print(
+            f"[magenta]card withheld[/magenta] ({', '.join(suppression.get('withheld', []))}): "
+            f"{suppression['reason']}{until}: {suppression['detail']}"
+        )
+    if "suppression_lifted" in assessment:
+        console.print(f"[magenta]card shown again:[/magenta] {assessment['suppression_lifted']}")
     for gap in assessment.get("data_gaps", []):
         console.print(f"[yellow]data gap:[/yellow] {gap}")
 

@@ -178,6 +178,8 @@ class Report:
     weeks: list[WeekCounts]
     unmatched_feedback: int
     totals: KindSummary
+    suppressed: list[tuple[str, str, int]] = field(default_factory=list)
+    """(service, reason, hook calls whose card was withheld), most first."""
     """Every card of the period (latency over all the calls that showed a card)."""
 
     def as_json(self) -> dict[str, Any]:
@@ -226,6 +228,10 @@ class Report:
                 for w in self.weeks
             ],
             "feedback_for_cards_not_in_the_log": self.unmatched_feedback,
+            "withheld": [
+                {"service": service, "reason": reason, "calls": calls}
+                for service, reason, calls in self.suppressed
+            ],
         }
 
 
@@ -293,6 +299,7 @@ def build_report(
         weeks=[weeks[w] for w in sorted(weeks)],
         unmatched_feedback=rows.unmatched_feedback,
         totals=totals,
+        suppressed=sorted(rows.suppressed, key=lambda row: (-row[2], row[0], row[1])),
     )
 
 
@@ -395,6 +402,12 @@ def render_table(report: Report) -> str:
             str(w.without_feedback),
         )
     console.print(weeks)
+    withheld = Table(
+        Column("service", no_wrap=True), "why withheld", "hook calls", title="Cards withheld"
+    )
+    for service, reason, count in report.suppressed:
+        withheld.add_row(service, reason, str(count))
+    console.print(withheld)
     console.print(
         f"Feedback received for cards not in the card log: {report.unmatched_feedback}. "
         "Rates are over cards shown; a card's outcome is its latest feedback."
@@ -545,6 +558,10 @@ def render_html(report: Report) -> str:
         + "</tr>"
         for w in report.weeks
     ]
+    withheld_rows = [
+        "<tr>" + _cells((service, reason, count), 2) + "</tr>"
+        for service, reason, count in report.suppressed
+    ]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>ketamine-cds: cards and feedback</title>
@@ -565,6 +582,12 @@ calls that showed the card, in milliseconds.</p>
 <h2>Cards by week</h2>
 <table><tr><th class="text">week of</th><th>shown</th><th>accepted</th><th>overridden</th>
 <th>no feedback</th></tr>{"".join(week_rows)}</table>
+<h2>Cards withheld</h2>
+<table><tr><th class="text">service</th><th class="text">why withheld</th><th>hook calls</th>
+</tr>{"".join(withheld_rows)}</table>
+<p class="note">A card the assessment called for was not shown because treatment or a referral
+was already in progress, or a clinician's feedback on an earlier card said so
+(<code>feedback:&lt;reason&gt;</code>, <code>referral-accepted</code>).</p>
 <p class="note">Feedback received for cards not in the card log (older than the retention, or
 never shown by this deployment): {report.unmatched_feedback}.</p>
 </body></html>

@@ -88,6 +88,8 @@ class ReportRows:
     unmatched_feedback: int = 0
     """Feedback received in the period for cards the log does not hold (purged, or never
     shown by this deployment)."""
+    suppressed: list[tuple[str, str, int]] = field(default_factory=list)
+    """(service, why a card was withheld, hook calls)."""
 
 
 class Store:
@@ -430,6 +432,16 @@ class Store:
             .where(HookCall.at >= since, HookCall.at < until, hook_calls)
             .group_by(HookCall.service_id, whole_ms)
         )
+        suppressed_query = (
+            select(HookCall.service_id, HookCall.suppressed, func.count())
+            .where(
+                HookCall.at >= since,
+                HookCall.at < until,
+                hook_calls,
+                HookCall.suppressed.is_not(None),
+            )
+            .group_by(HookCall.service_id, HookCall.suppressed)
+        )
         unmatched_query = (
             select(func.count())
             .select_from(CardFeedback)
@@ -451,6 +463,8 @@ class Store:
             for row in await connection.execute(calls_query):
                 rows.calls.append((row[0], int(row[1]), int(row[2]), int(row[3] or 0)))
             rows.unmatched_feedback = int((await connection.execute(unmatched_query)).scalar_one())
+            for row in await connection.execute(suppressed_query):
+                rows.suppressed.append((row[0], str(row[1]), int(row[2])))
         return rows
 
     # -- tests and operations -------------------------------------------------------------------

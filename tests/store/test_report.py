@@ -144,7 +144,8 @@ def test_report_html_self_contained_with_weekly_chart() -> None:
 
 
 def _populate(store_url: str) -> dict[str, Any]:
-    """Three hook calls with cards, and feedback on two of them."""
+    """Three hook calls with cards, feedback on two of them, and a fourth call whose referral
+    card the accepted referral withheld."""
     with app_on(store_url) as app:
         # A patient of its own: an accepted referral withholds that patient's next referral card,
         # and the PostgreSQL store outlives one test.
@@ -173,6 +174,11 @@ def _populate(store_url: str) -> dict[str, Any]:
             ),
         )
         assert accepted.status_code == overridden.status_code == 200
+        # The accepted referral withholds the patient's next referral card.
+        withheld = app.post(
+            f"/cds-services/{SCREEN}", json=request_for("trd-two-switches", patient=patient)
+        )
+        assert withheld.json()["cards"] == []
         flush_card_log(app)
     return {"referral": referral_card, "critical": critical_card}
 
@@ -196,7 +202,8 @@ def test_report_command_json_counts_from_store(
     safety = kinds[(SAFETY, "sign-safety")]
     assert (safety["shown"], safety["without_feedback"], safety["acceptance_rate"]) == (1, 1, 0.0)
     assert body["totals"]["shown"] == 3
-    assert {s["service"]: s["calls"] for s in body["services"]} == {SCREEN: 1, SAFETY: 2}
+    assert {s["service"]: s["calls"] for s in body["services"]} == {SCREEN: 2, SAFETY: 2}
+    assert body["withheld"] == [{"service": SCREEN, "reason": "referral-accepted", "calls": 1}]
     assert all(k["latency_ms"]["p50"] is not None for k in body["kinds"])
     assert body["weeks"][-1]["week"] == "2026-11-23" and body["weeks"][-1]["shown"] == 3
 
@@ -205,7 +212,8 @@ def test_report_command_json_counts_from_store(
 def test_report_command_table_and_html_written(
     fmt: str, store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Verify that the table and HTML formats name every service and kind shown, to a file."""
+    """Verify that the table and HTML formats name every service and kind shown, and the cards
+    withheld and why, to a file."""
     _populate(store_url)
     monkeypatch.setenv("KETAMINE_CDS_DATABASE_URL", store_url)
     output = tmp_path / f"report.{fmt}"
@@ -215,6 +223,7 @@ def test_report_command_table_and_html_written(
     for name in (SCREEN, SAFETY, "screen-referral", "sign-contraindicated", "sign-safety"):
         assert name in text
     assert "recipient-disagrees-evidence 1" in text
+    assert "Cards withheld" in text and "referral-accepted" in text
 
 
 def test_report_command_since_after_until_refused(capsys: pytest.CaptureFixture[str]) -> None:
