@@ -25,9 +25,14 @@ only; everything below ``service/`` gets plain values as arguments.
 - ``KETAMINE_CDS_CARD_LOG_RETENTION_DAYS`` (90): days the card log is kept (1 to 36500).
 - ``KETAMINE_CDS_STORE_FEEDBACK_COMMENTS`` (false): keep the free-text comments of card feedback
   (they may hold patient data); otherwise only whether a comment was given.
-- ``KETAMINE_CDS_SUPPRESSION_SECRET`` (none): reserved for a later release (the key of a keyed
-  hash standing for a patient); at least 32 characters (``openssl rand -hex 32``). Checked but
-  not used: the store of this release keeps no patient link at all.
+- ``KETAMINE_CDS_SUPPRESSION_SECRET`` (none): the key of the keyed hash (HMAC-SHA256) of FHIR
+  server and patient id by which feedback withholds the referral card for one patient; at least
+  32 characters (``openssl rand -hex 32``), the same on every replica. Without it feedback
+  withholds nothing.
+- ``KETAMINE_CDS_SUPPRESSION_DAYS`` (see ``hooks.override_reasons.DEFAULT_SUPPRESSION_DAYS``):
+  JSON object, feedback reason code -> days the referral card is withheld (0 turns one off).
+- ``KETAMINE_CDS_ON_TREATMENT_DAYS`` / ``KETAMINE_CDS_REFERRAL_RECENT_DAYS`` (the knowledge's):
+  the treatment and referral in progress windows; set, they show in the rule-set version.
 - ``KETAMINE_CDS_TRUSTED_CLIENTS`` (empty): JSON list of trusted CDS clients, each
   ``{"iss": ..., "jwks_url": ...}`` or ``{"iss": ..., "jwks": {...}}``, optionally with
   ``"jku_allowlist": [...]`` and ``"fhir_servers": [...]``. A client with its own
