@@ -29,6 +29,9 @@ class HookInput:
     unreadable: tuple[Unreadable, ...] = ()
     """Sources that could not be read, or were read only in part (failed or truncated queries,
     malformed answers): the screens that depend on them are not done."""
+    app_launch_url: str | None = None
+    """The evidence app's SMART launch URL (``{public base}/app/launch.html``): the patient-view
+    and order-select cards link to it."""
     suppression: StoredSuppression | None = None
     """A clinician's feedback that withholds the referral card for this patient (from the
     shared store; None when there is none or it could not be read: a gap then says so)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from hooks.cards import Action, Link, Source, Suggestion
+from hooks.base import HookInput
+from hooks.cards import Action, Card, Link, Source, Suggestion
 from hooks.referral_ids import REFERRAL_IDENTIFIER_SYSTEM
 from hooks.rules.findings import (
     FINDING_LABELS,
@@ -60,6 +62,26 @@ def links(knowledge: Knowledge, *labels: str) -> list[Link] | None:
         if label in knowledge.policy.citations
     ]
     return found or None
+
+
+EVIDENCE_LABEL = "Open the evidence: trials, PHQ-9, blood pressure, checklist"
+
+
+def with_evidence_link(cards: list[Card], hook_input: HookInput, service_id: str) -> list[Card]:
+    """The cards, each with a ``smart`` link to the evidence app (its launch URL; the
+    ``appContext`` names the service and the card template, never the patient)."""
+    if hook_input.app_launch_url is None:
+        return cards
+    out = []
+    for card in cards:
+        link = Link(
+            label=EVIDENCE_LABEL,
+            url=hook_input.app_launch_url,
+            type="smart",
+            appContext=json.dumps({"service": service_id, "card": card.kind}),
+        )
+        out.append(card.model_copy(update={"links": [*(card.links or []), link]}))
+    return out
 
 
 def refs(evidence: tuple[str, ...] | list[str], limit: int = 2) -> str:

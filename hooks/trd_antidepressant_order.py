@@ -32,6 +32,7 @@ from hooks.render import (
     referral_suggestion,
     source,
     verify_text,
+    with_evidence_link,
 )
 from hooks.rules.candidates import TRD_INDICATION
 from hooks.rules.findings import Assessment
@@ -132,7 +133,7 @@ def evaluate(hook_input: HookInput) -> HookResult:
     else:
         return HookResult([], assessment, extra)
     assessment, cards = _apply_suppression(assessment, card, drug, hook_input)
-    return HookResult(cards, assessment, extra)
+    return HookResult(with_evidence_link(cards, hook_input, SERVICE_ID), assessment, extra)
 
 
 WITHHELD_BY_REFERRAL = frozenset({"select-referral", "select-verify"})

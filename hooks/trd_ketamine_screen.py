@@ -40,6 +40,7 @@ from hooks.render import (
     rems_text,
     source,
     verify_text,
+    with_evidence_link,
 )
 from hooks.rules.candidates import MDSI_INDICATION, TRD_INDICATION
 from hooks.rules.findings import Assessment
@@ -261,4 +262,4 @@ def evaluate(hook_input: HookInput) -> HookResult:
     patient_id = hook_input.context.patientId
     cards = cards_for(assessment, patient_id, hook_input)
     assessment, cards = apply_suppression(assessment, cards, hook_input)
-    return HookResult(cards, assessment)
+    return HookResult(with_evidence_link(cards, hook_input, SERVICE_ID), assessment)

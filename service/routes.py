@@ -28,6 +28,7 @@ from service.operations import (
     stored_suppression,
     suppress_from_feedback,
 )
+from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ async def run_hook(
         now=state.clock(),
         knowledge=state.knowledge,
         suppression=suppression,
+        app_launch_url=_app_launch_url(request, state.settings),
     )
     result = service.evaluate(hook_input)
     if suppression_gap:  # operational, not clinical: in the explanation, not on the card
@@ -155,6 +157,13 @@ async def run_hook(
     )
     record_call(request, service, endpoint, hook_request, caller, result, gathered)
     return service, hook_request, result, gathered
+
+
+def _app_launch_url(request: Request, settings: Settings) -> str:
+    """The evidence app's launch URL: under the public base URL when one is set (behind a proxy),
+    else under the URL this request came to."""
+    base = settings.public_base_url or str(request.base_url)
+    return base.rstrip("/") + "/app/launch.html"
 
 
 def _json(content: dict[str, Any], status: int = 200) -> Response:
