@@ -6,13 +6,19 @@ Stages (each can be skipped with ``--skip``):
   charts, straight into the ASGI app; cold (validation verdicts forgotten before every call: a
   chart never seen before) and warm (the same chart again); the orjson decode floor;
 - ``sweep``: the same for a range of chart sizes (the scaling curve and the plot);
-- ``variant``: the in-process figures again with the start-up step recommended for
-  ``service/main.py`` (``benchmarks.app.recommended_startup``), and its HTTP throughput;
 - ``http``: uvicorn with one then two workers, driven over loopback by wrk (or
   ``benchmarks.loadgen``) from another process: latency, throughput, errors; RSS per worker
   over 10,000 calls;
 - ``fhir``: no prefetch, against the Medplum server of ``integration/`` (or a stand-in): the
-  hook's wall time next to the slowest FHIR request it made.
+  hook's wall time next to the slowest FHIR request it made;
+- ``store``: the typical chart on each store (a fresh SQLite file; a fresh PostgreSQL database
+  when a server is reachable, see ``benchmarks.stores``) with a new signed JWT on every call
+  (the replay check writes to the store): server-side latency, then throughput with one and two
+  workers over HTTP.
+
+Every stage runs the app as ``ketamine-cds serve`` builds it, on a store of its own (a fresh
+SQLite file unless ``--database-url``) with a suppression secret: each call writes the card log
+and looks up earlier feedback.
 
 ``--profile quick`` takes a few minutes, ``--smoke`` a few seconds (tests/benchmarks). Results go
 to ``--out`` (default ``docs/``): performance.md, performance.png, performance.json.
@@ -27,6 +33,7 @@ import gc
 import json
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,7 +45,7 @@ from typing import Any
 import orjson
 
 from benchmarks import fhir, http, report
-from benchmarks.app import ENV, MAX_BODY_BYTES, bench_settings
+from benchmarks.app import ENV, MAX_BODY_BYTES, BenchJwt, bench_settings
 from benchmarks.charts import (
     HEAVY,
     TINY,
@@ -51,6 +58,7 @@ from benchmarks.charts import (
 )
 from benchmarks.hook_bodies import HOOK_OF, request_body
 from benchmarks.machine import busy_cpu_seconds, describe, load_average
+from benchmarks.stores import describe_store, postgres_target, sqlite_target
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_HOOKS = tuple(HOOK_OF)
@@ -66,15 +74,16 @@ class Profile:
     sweep: tuple[ChartSpec, ...]
     sweep_iterations: int
     sweep_time_limit: float
-    variant_iterations: dict[str, int]
     http_sizes: tuple[ChartSpec, ...]
     http_hooks: tuple[str, ...]
     http_duration: float
     rss_calls: int
     fhir_runs: tuple[tuple[ChartSpec, int, int], ...]
     """(chart, server page size, iterations)."""
+    store_iterations: int = 300
+    """In-process calls per hook on each store (the store stage)."""
     extra_http: bool = True
-    """Also the recommended start-up over HTTP and uvicorn's own socket (not in smoke)."""
+    """Also uvicorn's own socket (not in smoke)."""
 
 
 PROFILES = {
@@ -86,7 +95,6 @@ PROFILES = {
         sweep=tuple(sweep_specs()),
         sweep_iterations=40,
         sweep_time_limit=6,
-        variant_iterations={"typical": 600, "typical-filtered": 600, "heavy": 120},
         http_sizes=(TYPICAL, HEAVY, TYPICAL_FILTERED),
         http_hooks=ALL_HOOKS,
         http_duration=6,
@@ -101,7 +109,6 @@ PROFILES = {
         sweep=tuple(sweep_specs((0.05, 0.25, 0.5, 1.0))),
         sweep_iterations=15,
         sweep_time_limit=3,
-        variant_iterations={"typical": 200, "typical-filtered": 200, "heavy": 30},
         http_sizes=(TYPICAL,),
         http_hooks=(SCREEN,),
         http_duration=4,
@@ -116,7 +123,6 @@ PROFILES = {
         sweep=(scaled(0.01), scaled(0.02)),
         sweep_iterations=4,
         sweep_time_limit=1,
-        variant_iterations={"tiny": 4},
         http_sizes=(TINY,),
         http_hooks=(SCREEN,),
         http_duration=0.5,
@@ -126,7 +132,7 @@ PROFILES = {
     ),
 }
 
-STAGES = ("inprocess", "sweep", "variant", "http", "fhir")
+STAGES = ("inprocess", "sweep", "http", "fhir", "store")
 
 
 def _log(message: str) -> None:
@@ -141,7 +147,9 @@ def _inprocess(
     seed: int,
     log_path: Path,
     *,
-    gc_freeze: bool = False,
+    services: tuple[str, ...] = ALL_HOOKS,
+    jwt_key: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     command = [
         sys.executable,
@@ -149,7 +157,7 @@ def _inprocess(
         "benchmarks.inprocess",
         *[json.dumps(dataclasses.asdict(s)) for s in specs],
         "--services",
-        ",".join(ALL_HOOKS),
+        ",".join(services),
         "--iterations",
         str(iterations),
         "--time-limit",
@@ -158,17 +166,17 @@ def _inprocess(
         str(seed),
         "--warmup",
         str(min(20, max(2, iterations // 10))),
-        *(["--gc-freeze"] if gc_freeze else []),
+        *(["--jwt-key", str(jwt_key)] if jwt_key else []),
     ]
     with log_path.open("ab") as log:
         done = subprocess.run(  # noqa: S603 (our own module)
             command,
             cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO)},
             stdout=subprocess.PIPE,
             stderr=log,
             check=False,
-            timeout=len(specs) * len(ALL_HOOKS) * (2 * time_limit + 120) + 120,
+            timeout=len(specs) * len(services) * (2 * time_limit + 120) + 120,
         )
     if done.returncode != 0:
         raise RuntimeError(f"in-process benchmark failed; see {log_path}")
@@ -215,37 +223,6 @@ def stage_sweep(profile: Profile, seed: int, work: Path) -> list[dict[str, Any]]
     return runs
 
 
-def stage_variant_sweep(profile: Profile, seed: int, work: Path) -> list[dict[str, Any]]:
-    _log("scaling sweep with the recommended start-up (gc.freeze)")
-    runs = _inprocess(
-        list(profile.sweep),
-        profile.sweep_iterations,
-        profile.sweep_time_limit,
-        seed,
-        work / "variant-sweep.log",
-        gc_freeze=True,
-    )
-    _show(runs, "frozen ")
-    return runs
-
-
-def stage_variant_inprocess(profile: Profile, seed: int, work: Path) -> list[dict[str, Any]]:
-    out = []
-    for spec in profile.sizes:
-        _log(f"server-side with the recommended start-up (gc.freeze): {spec.name}")
-        runs = _inprocess(
-            [spec],
-            profile.variant_iterations.get(spec.name, 50),
-            profile.time_limit,
-            seed,
-            work / "variant.log",
-            gc_freeze=True,
-        )
-        _show(runs, "frozen ")
-        out += runs
-    return out
-
-
 def _bodies(profile: Profile, seed: int, work: Path) -> dict[tuple[str, str], Path]:
     bodies: dict[tuple[str, str], Path] = {}
     for spec in profile.http_sizes:
@@ -284,10 +261,18 @@ def _measured(server: http.Server, run: Any) -> dict[str, Any]:
 
 
 def _hook_runs(
-    server: http.Server, sid: str, body_file: Path, workers: int, duration: float
+    server: http.Server,
+    sid: str,
+    body_file: Path,
+    workers: int,
+    duration: float,
+    signer: tuple[BenchJwt, Path] | None = None,
 ) -> dict[str, Any]:
+    """Latency (one connection), then throughput (four per worker) of never-seen charts and of
+    the same chart. ``signer``: a new signed token on every call (the key and its PEM file)."""
     url = f"{server.url}/cds-services/{sid}"
-    http.warm(url, body_file.read_bytes(), 3)
+    key = signer[1] if signer else None
+    http.warm(url, body_file.read_bytes(), 3, signer[0] if signer else None)
     connections = 4 * workers
     # Warm every worker (imports, first-call work) before measuring.
     http.load(
@@ -297,22 +282,35 @@ def _hook_runs(
         duration=max(0.5, duration / 4),
         unique=True,
         prefer_wrk=False,
+        jwt_key=key,
     )
     return {
         "latency": _measured(
             server,
-            lambda: http.load(url, body_file, connections=1, duration=duration, unique=True),
+            lambda: http.load(
+                url, body_file, connections=1, duration=duration, unique=True, jwt_key=key
+            ),
         ),
         "throughput": _measured(
             server,
             lambda: http.load(
-                url, body_file, connections=connections, duration=duration, unique=True
+                url,
+                body_file,
+                connections=connections,
+                duration=duration,
+                unique=True,
+                jwt_key=key,
             ),
         ),
         "throughput_repeat": _measured(
             server,
             lambda: http.load(
-                url, body_file, connections=connections, duration=duration, unique=False
+                url,
+                body_file,
+                connections=connections,
+                duration=duration,
+                unique=False,
+                jwt_key=key,
             ),
         ),
     }
@@ -378,21 +376,54 @@ def stage_http(profile: Profile, seed: int, work: Path, results: dict[str, Any])
     results["http_modes"] = modes
 
 
-def stage_variant_http(profile: Profile, seed: int, work: Path, results: dict[str, Any]) -> None:
-    """Typical patient-view throughput with the recommended start-up, one then two workers."""
+def stage_store(
+    profile: Profile, seed: int, work: Path, results: dict[str, Any], *, postgres: bool
+) -> None:
+    """The typical chart's patient-view on each store, a new signed JWT on every call: server-side
+    latency (in process), then latency and throughput over HTTP with one and two workers."""
+    signer = BenchJwt()
+    key = work / "jwt-key.pem"
+    key.write_bytes(signer.pem())
     spec = profile.http_sizes[0]
     body_file = _bodies(
         dataclasses.replace(profile, http_sizes=(spec,), http_hooks=(SCREEN,)), seed, work
     )[(spec.name, SCREEN)]
-    out: dict[str, Any] = {}
-    for workers in (1, 2):
-        _log(f"HTTP with the recommended start-up: {workers} worker(s)")
-        env = {**ENV, "BENCH_RECOMMENDED_STARTUP": "1"}
-        with http.uvicorn_server(workers, work / f"variant-{workers}.log", env) as server:
-            runs = _hook_runs(server, SCREEN, body_file, workers, profile.http_duration)
-            _show_http(spec.name, SCREEN, runs, "frozen ")
-            out[str(workers)] = {spec.name: {SCREEN: runs}}
-    results["variant_http"] = out
+    out: dict[str, Any] = {"chart": spec.name, "stores": []}
+    with contextlib.ExitStack() as stack:
+        targets = [sqlite_target(work, "store-stage")]
+        if postgres:
+            found = stack.enter_context(postgres_target())
+            if isinstance(found, str):
+                out["postgres_skipped"] = found
+                _log(f"store: {found}; PostgreSQL figures skipped")
+            else:
+                targets.append(found)
+        for target in targets:
+            env = {**signer.env(), "KETAMINE_CDS_DATABASE_URL": target.url}
+            _log(f"store {target.name}: server-side, a new JWT every call: {spec.name}")
+            runs = _inprocess(
+                [spec],
+                profile.store_iterations,
+                profile.time_limit,
+                seed,
+                work / "store.log",
+                services=(SCREEN,),
+                jwt_key=key,
+                env=env,
+            )
+            _show(runs, f"{target.name} ")
+            over_http: dict[str, Any] = {}
+            for workers in (1, 2):
+                _log(f"store {target.name}: HTTP, {workers} worker(s), a new JWT every call")
+                log = work / f"store-{target.name}-{workers}.log"
+                with http.uvicorn_server(workers, log, {**ENV, **env}) as server:
+                    runs_http = _hook_runs(
+                        server, SCREEN, body_file, workers, profile.http_duration, (signer, key)
+                    )
+                    _show_http(spec.name, SCREEN, runs_http, f"{target.name} ")
+                over_http[str(workers)] = runs_http
+            out["stores"].append({"store": target.name, "inprocess": runs[0], "http": over_http})
+    results["store"] = out
 
 
 def stage_fhir(
@@ -473,6 +504,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--save-baseline", action="store_true", help="write the results to --baseline instead"
     )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="the store of the inprocess, sweep, http and fhir stages (default: a new SQLite "
+        "file in the run's temporary folder)",
+    )
+    parser.add_argument(
+        "--stores",
+        default="sqlite,postgres",
+        help="the store stage's stores: sqlite, postgres or both (default); PostgreSQL from "
+        "KETAMINE_CDS_TEST_POSTGRES_URL, skipped with a message when unreachable",
+    )
     args = parser.parse_args(argv)
     profile = PROFILES["smoke" if args.smoke else args.profile]
     settings = bench_settings()
@@ -489,20 +532,20 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ketamine-bench-") as tmp:
         work = Path(tmp)
+        # Every process this run starts (in-process runs, uvicorn workers) inherits these.
+        os.environ["KETAMINE_CDS_DATABASE_URL"] = args.database_url or sqlite_target(work).url
+        os.environ["KETAMINE_CDS_SUPPRESSION_SECRET"] = secrets.token_urlsafe(32)
+        results["config"]["store"] = describe_store(os.environ["KETAMINE_CDS_DATABASE_URL"])
         if "inprocess" not in args.skip:
             results["inprocess"] = stage_inprocess(profile, args.seed, work)
         if "sweep" not in args.skip:
             results["sweep"] = stage_sweep(profile, args.seed, work)
-        if "variant" not in args.skip:
-            results["variant"] = stage_variant_inprocess(profile, args.seed, work)
-            if "sweep" not in args.skip:
-                results["variant_sweep"] = stage_variant_sweep(profile, args.seed, work)
         if "http" not in args.skip:
             stage_http(profile, args.seed, work, results)
-            if "variant" not in args.skip and profile.extra_http:
-                stage_variant_http(profile, args.seed, work, results)
         if "fhir" not in args.skip:
             stage_fhir(profile, args.seed, work, args.fhir_server, results)
+        if "store" not in args.skip:
+            stage_store(profile, args.seed, work, results, postgres="postgres" in args.stores)
     results["seconds"] = round(time.monotonic() - started, 1)
     results["load_average_end"] = load_average()
     if args.save_baseline:

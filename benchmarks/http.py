@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks.app import BenchJwt
+
 REPO = Path(__file__).resolve().parents[1]
 
 WRK_SCRIPT = r"""
@@ -169,10 +171,13 @@ def uvicorn_server(
                 process.wait(timeout=5)
 
 
-def warm(url: str, body: bytes, calls: int) -> None:
+def warm(url: str, body: bytes, calls: int, signer: BenchJwt | None = None) -> None:
     with httpx.Client(timeout=30) as client:
         for _ in range(calls):
-            response = client.post(url, content=body, headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json"}
+            if signer is not None:
+                headers["Authorization"] = f"Bearer {signer.token(url.rsplit('/', 1)[-1])}"
+            response = client.post(url, content=body, headers=headers)
             if response.status_code != 200:
                 raise RuntimeError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
 
@@ -190,13 +195,15 @@ def load(
     unique: bool,
     max_requests: int | None = None,
     prefer_wrk: bool = True,
+    jwt_key: Path | None = None,
 ) -> dict[str, Any]:
     """Drive ``url`` from a separate process; returns requests, errors, rps, latency (ms).
-    ``unique``: every call carries a chart never sent before (cold validation cache)."""
+    ``unique``: every call carries a chart never sent before (cold validation cache).
+    ``jwt_key``: every call carries a new signed token (``benchmarks.loadgen``, never wrk)."""
     offset = _next_offset()
     # Never-seen charts come from benchmarks.loadgen: rewriting the patient id of every call
     # costs it far less CPU than wrk's Lua (the load generator shares the machine's cores).
-    if prefer_wrk and not unique and max_requests is None and wrk_available():
+    if prefer_wrk and not unique and max_requests is None and jwt_key is None and wrk_available():
         result = _wrk(url, body_file, connections=connections, duration=duration)
     else:
         command = [
@@ -214,6 +221,8 @@ def load(
             command += ["--unique-offset", str(offset)]
         if max_requests is not None:
             command += ["--max-requests", str(max_requests)]
+        if jwt_key is not None:
+            command += ["--jwt-key", str(jwt_key)]
         done = subprocess.run(  # noqa: S603 (our own module)
             command,
             cwd=REPO,

@@ -13,11 +13,12 @@ import gc
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from benchmarks.app import create_bench_app, recommended_startup, running
+from benchmarks.app import BenchJwt, create_bench_app, running
 from benchmarks.charts import ChartSpec, generate_chart
 from benchmarks.hook_bodies import request_body
 from benchmarks.stats import summary
@@ -62,7 +63,14 @@ def _clear_cache() -> bool:
 
 
 async def _samples(
-    call: Any, path: str, body: bytes, iterations: int, time_limit: float, *, cold: bool
+    call: Any,
+    path: str,
+    body: bytes,
+    iterations: int,
+    time_limit: float,
+    *,
+    cold: bool,
+    signer: BenchJwt | None,
 ) -> tuple[list[float], int]:
     samples: list[float] = []
     errors = 0
@@ -71,8 +79,9 @@ async def _samples(
     while len(samples) < iterations and time.perf_counter() < deadline:
         if cold:
             _clear_cache()
+        token = signer.token(path.rsplit("/", 1)[-1]) if signer else None  # signed untimed
         started = time.perf_counter()
-        status, _ = await call(path, body)
+        status, _ = await call(path, body, token)
         samples.append((time.perf_counter() - started) * 1000)
         errors += status != 200
     wall = time.perf_counter() - wall_started
@@ -81,28 +90,38 @@ async def _samples(
 
 
 async def _measure(
-    bodies: dict[str, bytes], iterations: int, warmup: int, time_limit: float, gc_freeze: bool
+    bodies: dict[str, bytes],
+    iterations: int,
+    warmup: int,
+    time_limit: float,
+    signer: BenchJwt | None,
 ) -> dict[str, Any]:
     app = create_bench_app()
+
+    def token(service_id: str) -> str | None:
+        return signer.token(service_id) if signer else None
+
     results: dict[str, Any] = {}
     async with running(app) as call:
         cards: dict[str, int] = {}
         for service_id, body in bodies.items():
             path = f"/cds-services/{service_id}"
-            status, answer = await call(path, body)
+            status, answer = await call(path, body, token(service_id))
             if status != 200:
                 raise SystemExit(f"{service_id}: HTTP {status}: {answer[:300]!r}")
             cards[service_id] = len(orjson.loads(answer)["cards"])
             for _ in range(warmup):
-                await call(path, body)
-        if gc_freeze:
-            recommended_startup()
+                await call(path, body, token(service_id))
         for service_id, body in bodies.items():
             path = f"/cds-services/{service_id}"
             has_cache = _clear_cache()
-            cold, cold_errors = await _samples(call, path, body, iterations, time_limit, cold=True)
+            cold, cold_errors = await _samples(
+                call, path, body, iterations, time_limit, cold=True, signer=signer
+            )
             warm, warm_errors = (
-                await _samples(call, path, body, iterations, time_limit / 2, cold=False)
+                await _samples(
+                    call, path, body, iterations, time_limit / 2, cold=False, signer=signer
+                )
                 if has_cache
                 else (cold, 0)
             )
@@ -131,17 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per hook and chart")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="apply the start-up step recommended for service/main.py (benchmarks.app)",
+        "--jwt-key",
+        type=Path,
+        default=None,
+        help="PEM key of the trusted client (benchmarks.app.BenchJwt): a new token every call",
     )
     args = parser.parse_args(argv)
+    signer = BenchJwt.from_pem(args.jwt_key.read_bytes()) if args.jwt_key else None
     for raw in args.specs:
         spec = ChartSpec(**json.loads(raw))
         bodies, count = bodies_for(spec, args.services.split(","), args.seed)
         gc.collect()
         results = asyncio.run(
-            _measure(bodies, args.iterations, args.warmup, args.time_limit, args.gc_freeze)
+            _measure(bodies, args.iterations, args.warmup, args.time_limit, signer)
         )
         del bodies
         gc.collect()

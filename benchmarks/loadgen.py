@@ -2,7 +2,9 @@
 
 Runs as its own process (``python -m benchmarks.loadgen``): N keep-alive connections on raw
 asyncio streams, each sending the same POST and waiting for the answer before the next one,
-until ``--duration`` seconds or ``--max-requests`` requests. Loopback URLs only. Prints one
+until ``--duration`` seconds or ``--max-requests`` requests; with ``--jwt-key`` every request
+carries a new signed token (signed in this process, so its cost is the load generator's, not
+the service's). Loopback URLs only. Prints one
 JSON document: requests, errors, throughput and latency percentiles (ms).
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from benchmarks.app import BenchJwt
 from benchmarks.stats import summary
 
 PATIENT_ID = b"pt-0000000000"
@@ -94,6 +97,7 @@ async def run(
     duration: float,
     max_requests: int,
     unique_offset: int | None = None,
+    signer: BenchJwt | None = None,
 ) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -102,16 +106,20 @@ async def run(
     head = (
         f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         "Content-Type: application/json\r\nAccept: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n"
     ).encode()
     counter = [unique_offset or 0]
-    same = head + body
+    service_id = parts.path.rstrip("/").rsplit("/", 1)[-1]
 
     def make_request() -> bytes:
+        # A new signed token (new jti) for every call: the service refuses a replayed one.
+        auth = b""
+        if signer is not None:
+            auth = b"Authorization: Bearer %s\r\n" % signer.token(service_id).encode()
         if unique_offset is None:
-            return same
+            return head + auth + b"\r\n" + body
         counter[0] += 1  # a new patient id in every resource: a never-seen chart
-        return head + body.replace(PATIENT_ID, b"pt-%010d" % counter[0])
+        return head + auth + b"\r\n" + body.replace(PATIENT_ID, b"pt-%010d" % counter[0])
 
     samples: list[float] = []
     errors = [0]
@@ -149,7 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="replace the chart's patient id with a new one per call, counting from here",
     )
+    parser.add_argument(
+        "--jwt-key",
+        type=Path,
+        default=None,
+        help="PEM key of the trusted client (benchmarks.app.BenchJwt): a new token every call",
+    )
     args = parser.parse_args(argv)
+    signer = BenchJwt.from_pem(args.jwt_key.read_bytes()) if args.jwt_key else None
     result = asyncio.run(
         run(
             args.url,
@@ -158,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             min(args.duration, 600.0),
             args.max_requests,
             args.unique_offset,
+            signer,
         )
     )
     sys.stdout.write(json.dumps(result) + "\n")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from benchmarks.charts import ANCHOR, HEAVY, TINY, TYPICAL, generate_chart
@@ -250,29 +251,23 @@ def test_hook_request_bodies_carry_the_replaceable_patient_id() -> None:
                 assert ref == "Patient/pt-0000000000"
 
 
-def test_recommended_startup_wrapper_runs_once_after_startup(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Verify that the benchmark's start-up wrapper runs its step once, after start-up."""
-    import benchmarks.app as bench_app
+def test_benchmark_tokens_are_accepted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify that the benchmark's signed tokens pass the service's JWT check, each once: a
+    replayed token is refused, so every benchmark call really goes through the replay store."""
+    from benchmarks.app import BenchJwt, create_bench_app, running
 
-    calls: list[str] = []
-    monkeypatch.setattr(bench_app, "recommended_startup", lambda: calls.append("step"))
+    signer = BenchJwt.from_pem(BenchJwt().pem())  # through the PEM, as other processes get it
+    for name, value in signer.env().items():
+        monkeypatch.setenv(name, value)
+    body = orjson.dumps(hook_request_for("trd-ketamine-screen", generate_chart(TINY)))
+    path = "/cds-services/trd-ketamine-screen"
 
-    async def inner(scope: Any, receive: Any, send: Any) -> None:
-        message = await receive()
-        assert message["type"] == "lifespan.startup"
-        calls.append("app started")
-        await send({"type": "lifespan.startup.complete"})
+    async def calls() -> list[int]:
+        async with running(create_bench_app()) as call:
+            token = signer.token("trd-ketamine-screen")
+            statuses = [(await call(path, body, token))[0], (await call(path, body, token))[0]]
+            statuses.append((await call(path, body, signer.token("trd-ketamine-screen")))[0])
+            statuses.append((await call(path, body))[0])
+            return statuses
 
-    sent: list[str] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "lifespan.startup"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message["type"])
-
-    asyncio.run(bench_app._AfterStartup(inner)({"type": "lifespan"}, receive, send))
-    assert calls == ["app started", "step"]
-    assert sent == ["lifespan.startup.complete"]
+    assert asyncio.run(calls()) == [200, 401, 200, 401]

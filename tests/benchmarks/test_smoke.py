@@ -1,8 +1,8 @@
 """The benchmark (``python -m benchmarks``) at tiny sizes, so that it never rots.
 
 The real benchmark takes minutes and never runs in the test suite; this runs every stage (in
-process, sweep, recommended start-up, uvicorn with one and two workers, RSS, no prefetch against
-the FHIR server) at tiny sizes in a subprocess and checks what it writes.
+process, sweep, uvicorn with one and two workers, RSS, no prefetch against the FHIR server, the
+stores with a JWT on every call) at tiny sizes in a subprocess and checks what it writes.
 """
 
 from __future__ import annotations
@@ -25,15 +25,28 @@ def test_benchmark_smoke_run_writes_report_json_and_plot(tmp_path: Path) -> None
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     results = json.loads((tmp_path / "performance.json").read_text(encoding="utf-8"))
-    for stage in ("inprocess", "sweep", "variant", "http", "rss", "fhir"):
+    for stage in ("inprocess", "sweep", "http", "rss", "fhir", "store"):
         assert results.get(stage), f"stage {stage} missing: {sorted(results)}"
     hooks = {"trd-ketamine-screen", "trd-antidepressant-order", "ketamine-order-safety"}
-    for run in results["inprocess"] + results["sweep"] + results["variant"]:
+    stores = {entry["store"]: entry for entry in results["store"]["stores"]}
+    # PostgreSQL when the machine has it (always under CI=true: .ci/run starts it).
+    expected = {"SQLite", "PostgreSQL"} if os.environ.get("CI") == "true" else {"SQLite"}
+    assert expected <= set(stores), results["store"].get("postgres_skipped")
+    store_runs = [entry["inprocess"] for entry in stores.values()]
+    for entry in stores.values():
+        for workers in ("1", "2"):
+            runs = entry["http"][workers]
+            # Every call carried a new token; a replayed or refused one would be an error.
+            assert {r["requests"] > 0 and r["errors"] == 0 for r in runs.values()} == {True}
+    for run in store_runs:
+        assert set(run["services"]) == {"trd-ketamine-screen"}
+        assert run["services"]["trd-ketamine-screen"]["errors"] == 0
+    for run in results["inprocess"] + results["sweep"]:
         assert set(run["services"]) == hooks
         for measured in run["services"].values():
             assert measured["errors"] == 0
@@ -57,6 +70,7 @@ def test_benchmark_smoke_run_writes_report_json_and_plot(tmp_path: Path) -> None
         "## Scaling with chart size",
         "## Memory",
         "## No prefetch",
+        "## With the store and a JWT on every call",
     ):
         assert heading in text
     if importlib.util.find_spec("matplotlib") is not None:
