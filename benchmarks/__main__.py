@@ -100,6 +100,7 @@ PROFILES = {
         http_duration=6,
         rss_calls=10_000,
         fhir_runs=((TYPICAL, 20, 20), (TYPICAL, 1000, 20), (HEAVY, 1000, 5)),
+        store_iterations=1000,
     ),
     "quick": Profile(
         name="quick",
@@ -128,6 +129,7 @@ PROFILES = {
         http_duration=0.5,
         rss_calls=100,
         fhir_runs=((TINY, 20, 2),),
+        store_iterations=10,
         extra_http=False,
     ),
 }
