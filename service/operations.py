@@ -9,7 +9,7 @@ readiness and metrics, wired into the app.
 - ``store_feedback`` (the feedback route): commits the items before the route answers 200;
   ``StoreUnavailable`` (503) otherwise, so that the EHR sends them again.
 - ``StoreReplayGuard``: JWT ids in the shared store (``service.auth``).
-- ``stored_suppression`` / ``remember_referral_cards`` / ``suppress_from_feedback``: feedback
+- ``stored_suppression`` / ``referral_card_records`` / ``suppress_from_feedback``: feedback
   that withholds the referral card for one patient, keyed by a keyed hash of the FHIR server and
   patient id (``subject_key``; patient data, kept only for its window; see
   ``service.store.models``). Nothing is kept, and no card withheld, without
@@ -127,8 +127,10 @@ def record_call(
     caller: Caller,
     result: HookResult,
     gathered: Gathered,
+    context: HookContext,
 ) -> None:
-    """Count the answer's cards and queue its card log record (no waiting, no raising)."""
+    """Count the answer's cards and queue its card log record, with its referral cards'
+    keyed-hash rows (no waiting, no raising)."""
     state = state_of(request)
     recommendation = result.assessment.recommendation
     shown = [(card.kind, card.indicator) for card in result.cards]
@@ -138,8 +140,9 @@ def record_call(
         return
     started = getattr(request.state, metrics.STARTED_KEY, None)
     latency_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    at = state.clock()
     record = call_record(
-        at=state.clock(),
+        at=at,
         service_id=service.id,
         endpoint=endpoint,
         hook_instance=hook_request.hookInstance,
@@ -154,6 +157,9 @@ def record_call(
         incomplete_sources=len(gathered.unreadable),
         cards=[CardRecord(card.uuid, card.kind, card.indicator) for card in result.cards],
         suppressed=result.assessment.suppression.reason if result.assessment.suppression else None,
+        referral_cards=referral_card_records(
+            state.settings, service, hook_request, context, result, at
+        ),
     )
     operations.card_log.submit(record)
 
@@ -194,6 +200,8 @@ FEEDBACK_WINDOW_DAYS = 30
 """How long after a referral card was shown feedback on it can still withhold the next one (an
 EHR sends feedback at once or within its own retry window; 30 days is generous)."""
 SUBJECT_KEY_VERSION = "v1"
+FEEDBACK_FLUSH_SECONDS = 2.0
+"""How long suppressing feedback waits for this process's queued referral cards."""
 
 
 def subject_key(settings: Settings, fhir_server: str | None, patient_id: str) -> str | None:
@@ -229,31 +237,29 @@ async def stored_suppression(
     return StoredSuppression(row.reason, row.until, row.fingerprint, row.card_uuid), None
 
 
-async def remember_referral_cards(
-    request: Request,
+def referral_card_records(
+    settings: Settings,
     service: HookService,
     hook_request: HookRequest,
     context: HookContext,
     result: HookResult,
-) -> None:
-    """Keep each referral card's uuid with the patient's keyed hash and the assessment's material
-    state, so that feedback on it can withhold the next one. Never raises."""
-    state = state_of(request)
-    operations = _operations(request)
+    at: datetime,
+) -> tuple[ReferralCardRecord, ...]:
+    """Each referral card's uuid with the patient's keyed hash and the assessment's material
+    state, so that feedback on it can withhold the next one. Written with the call's card log
+    record (in the background: a hook call never waits on it); ``suppress_from_feedback`` first
+    waits for this process's queue, so feedback on a card just shown finds it."""
     shown = [c for c in result.cards if c.kind in REFERRAL_CARD_KINDS]
-    if not shown or operations is None:
-        return
-    key = subject_key(state.settings, hook_request.fhirServer, context.patientId)
+    if not shown:
+        return ()
+    key = subject_key(settings, hook_request.fhirServer, context.patientId)
     if key is None:
-        return
-    expires = state.clock() + timedelta(days=FEEDBACK_WINDOW_DAYS)
+        return ()
+    expires = (at + timedelta(days=FEEDBACK_WINDOW_DAYS)).astimezone(UTC)
     state_now = fingerprint(result.assessment)
-    records = [
-        ReferralCardRecord(card.uuid, key, service.id, state_now, expires.astimezone(UTC))
-        for card in shown
-    ]
-    with contextlib.suppress(StoreUnavailable):  # logged and counted by the store
-        await operations.store.remember_referral_cards(records)
+    return tuple(
+        ReferralCardRecord(card.uuid, key, service.id, state_now, expires) for card in shown
+    )
 
 
 async def suppress_from_feedback(request: Request, items: Sequence[FeedbackItem]) -> int:
@@ -272,6 +278,12 @@ async def suppress_from_feedback(request: Request, items: Sequence[FeedbackItem]
             decisions.append((item.card[:64], item.overrideReason.reason.code[:128]))
     if not decisions:
         return 0
+    # The referral cards this process showed are written in the background: wait for them, so
+    # that feedback on a card just shown finds it (another worker's cards are written within
+    # its card log linger, 100 ms).
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(FEEDBACK_FLUSH_SECONDS):
+            await operations.card_log.flush()
     return await operations.store.suppress(
         decisions, state.clock().astimezone(UTC), state.settings.suppression_days
     )

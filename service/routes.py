@@ -23,7 +23,6 @@ from service.fhir_gateway import FhirGateway, check_allowed
 from service.gather import Gathered, gather
 from service.operations import (
     record_call,
-    remember_referral_cards,
     store_feedback,
     stored_suppression,
     suppress_from_feedback,
@@ -141,7 +140,6 @@ async def run_hook(
     result = service.evaluate(hook_input)
     if suppression_gap:  # operational, not clinical: in the explanation, not on the card
         result.extra["earlier_feedback"] = suppression_gap
-    await remember_referral_cards(request, service, hook_request, context, result)
     logger.info(
         "hook answered service=%s hookInstance=%s tenant=%s ruleset=%s cards=%d "
         "recommendation=%s fetched=%s gather_ms=%.1f total_ms=%.1f",
@@ -155,7 +153,7 @@ async def run_hook(
         gathered_ms,
         (time.perf_counter() - started) * 1000,
     )
-    record_call(request, service, endpoint, hook_request, caller, result, gathered)
+    record_call(request, service, endpoint, hook_request, caller, result, gathered, context)
     return service, hook_request, result, gathered
 
 

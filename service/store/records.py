@@ -55,6 +55,9 @@ class CallRecord:
     cards: tuple[CardRecord, ...]
     suppressed: str | None = None
     """Why a card was withheld (``Suppression.reason``), if one was."""
+    referral_cards: tuple[ReferralCardRecord, ...] = ()
+    """The call's referral cards with the patient's keyed hash (patient data; written in the
+    same transaction, into ``referral_card`` only). Empty without the suppression secret."""
 
     @property
     def data_source(self) -> DataSource:
@@ -84,6 +87,7 @@ def call_record(
     incomplete_sources: int,
     cards: Iterable[CardRecord],
     suppressed: str | None = None,
+    referral_cards: Iterable[ReferralCardRecord] = (),
 ) -> CallRecord:
     """A call record; prefetch and fetched keys are kept only when they name one of the
     service's own templates (a client's extra keys are not stored)."""
@@ -105,6 +109,7 @@ def call_record(
         incomplete_sources=incomplete_sources,
         cards=tuple(cards),
         suppressed=clip(suppressed, CODE_CHARS),
+        referral_cards=tuple(referral_cards),
     )
 
 

@@ -45,7 +45,6 @@ from service.store.models import (
 from service.store.records import (
     CallRecord,
     FeedbackRecord,
-    ReferralCardRecord,
     SuppressionRow,
     token_key,
 )
@@ -185,6 +184,21 @@ class Store:
             ]
             if cards:
                 await connection.execute(self._insert(CardShown).on_conflict_do_nothing(), cards)
+            referrals = [
+                {
+                    "card_uuid": c.card_uuid,
+                    "subject_key": c.subject_key,
+                    "service_id": c.service_id,
+                    "fingerprint": c.fingerprint,
+                    "expires_at": c.expires_at,
+                }
+                for call in calls
+                for c in call.referral_cards
+            ]
+            if referrals:
+                await connection.execute(
+                    self._insert(ReferralCard).on_conflict_do_nothing(), referrals
+                )
 
     async def _insert_calls(
         self, connection: AsyncConnection, calls: Sequence[CallRecord]
@@ -251,23 +265,6 @@ class Store:
         return [r for r in unique if r.key in stored]
 
     # -- suppression (patient data: keyed hashes only) ------------------------------------------
-
-    async def remember_referral_cards(self, cards: Sequence[ReferralCardRecord]) -> None:
-        if not cards:
-            return
-        rows = [
-            {
-                "card_uuid": c.card_uuid,
-                "subject_key": c.subject_key,
-                "service_id": c.service_id,
-                "fingerprint": c.fingerprint,
-                "expires_at": c.expires_at,
-            }
-            for c in cards
-        ]
-        statement = self._insert(ReferralCard).values(rows).on_conflict_do_nothing()
-        async with self._guard("suppression"), self.engine.begin() as connection:
-            await connection.execute(statement)
 
     async def suppression_for(self, subject_key: str, now: datetime) -> SuppressionRow | None:
         """The suppression in force for this patient, if any."""
