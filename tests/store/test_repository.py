@@ -5,6 +5,7 @@ retention, the report's rows, and outages."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,7 +25,13 @@ from service.errors import StoreUnavailable
 from service.store import Store, StoreNotMigrated
 from service.store.migrate import head_revision
 from service.store.models import Base
-from service.store.records import CallRecord, CardRecord, call_record, feedback_record
+from service.store.records import (
+    CallRecord,
+    CardRecord,
+    ReferralCardRecord,
+    call_record,
+    feedback_record,
+)
 from tests.factories import NOW
 from tests.store.helpers import CLOSED_PORT_URL, table_rows
 from tests.store.support import sqlite_url
@@ -257,6 +264,20 @@ def test_store_record_calls_rows_written(store_url: str) -> None:
         ("card-2", "sign-safety", "warning"),
     ]
     assert all(c["call_id"] == stored["id"] for c in cards)
+
+
+def test_store_record_calls_writes_referral_cards_in_the_same_batch(store_url: str) -> None:
+    """Verify that a call's referral cards (keyed hash) are written with its card log record, a
+    repeated card once, and that a call without them writes none."""
+    referral = ReferralCardRecord("card-r", "k" * 64, "trd-ketamine-screen", "fp", AT)
+    with_card = dataclasses.replace(
+        _call(AT, ("card-r", "screen-referral", "info")), referral_cards=(referral,)
+    )
+    run(store_url, lambda store: store.record_calls([with_card, _call(AT), with_card]))
+    rows = table_rows(store_url)
+    assert len(rows["hook_call"]) == 3
+    [stored] = rows["referral_card"]
+    assert (stored["card_uuid"], stored["subject_key"]) == ("card-r", "k" * 64)
 
 
 def _record(item: FeedbackItem, received_at: datetime = AT) -> Any:
