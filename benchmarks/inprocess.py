@@ -82,6 +82,10 @@ async def _samples(
         token = signer.token(path.rsplit("/", 1)[-1]) if signer else None  # signed untimed
         started = time.perf_counter()
         status, _ = await call(path, body, token)
+        # A server's event loop runs its other tasks between requests (it waits on the socket);
+        # here nothing else would ever run (the card log writer would starve until the end). One
+        # loop iteration, inside the timed region: the background work is paid for, not hidden.
+        await asyncio.sleep(0)
         samples.append((time.perf_counter() - started) * 1000)
         errors += status != 200
     wall = time.perf_counter() - wall_started
@@ -112,6 +116,7 @@ async def _measure(
             cards[service_id] = len(orjson.loads(answer)["cards"])
             for _ in range(warmup):
                 await call(path, body, token(service_id))
+                await asyncio.sleep(0)
         for service_id, body in bodies.items():
             path = f"/cds-services/{service_id}"
             has_cache = _clear_cache()

@@ -52,7 +52,11 @@ from service.store.records import (
 logger = logging.getLogger(__name__)
 
 STORE_TIMEOUT_SECONDS = 5.0
-"""Deadline of one store operation (a JWT check, a feedback commit, a card log batch)."""
+"""Deadline of one store operation on a call's path (a JWT check, a feedback commit)."""
+CARD_LOG_TIMEOUT_SECONDS = 30.0
+"""Deadline of one card log batch. It is background work: on an event loop kept busy by hook
+calls its transaction advances only between them, so it may take longer than an operation a
+call waits on, without anything being wrong (measured: over 5 s with the loop saturated)."""
 PURGE_BATCH = 5000
 PURGE_MAX_BATCHES = 20
 """At most PURGE_BATCH * PURGE_MAX_BATCHES rows per table and purge run: bounded work."""
@@ -166,7 +170,10 @@ class Store:
     async def record_calls(self, calls: Sequence[CallRecord]) -> None:
         if not calls:
             return
-        async with self._guard("card_log"), self.engine.begin() as connection:
+        async with (
+            self._guard("card_log", timeout=CARD_LOG_TIMEOUT_SECONDS),
+            self.engine.begin() as connection,
+        ):
             ids = await self._insert_calls(connection, calls)
             cards = [
                 {
