@@ -414,6 +414,17 @@ def stage_store(
                 env=env,
             )
             _show(runs, f"{target.name} ")
+            _log(f"store {target.name}: server-side, development mode (no JWT): {spec.name}")
+            plain = _inprocess(
+                [spec],
+                profile.store_iterations,
+                profile.time_limit,
+                seed,
+                work / "store.log",
+                services=(SCREEN,),
+                env={"KETAMINE_CDS_DATABASE_URL": target.url},
+            )
+            _show(plain, f"{target.name} no JWT ")
             over_http: dict[str, Any] = {}
             for workers in (1, 2):
                 _log(f"store {target.name}: HTTP, {workers} worker(s), a new JWT every call")
@@ -424,7 +435,14 @@ def stage_store(
                     )
                     _show_http(spec.name, SCREEN, runs_http, f"{target.name} ")
                 over_http[str(workers)] = runs_http
-            out["stores"].append({"store": target.name, "inprocess": runs[0], "http": over_http})
+            out["stores"].append(
+                {
+                    "store": target.name,
+                    "inprocess": runs[0],
+                    "inprocess_no_jwt": plain[0],
+                    "http": over_http,
+                }
+            )
     results["store"] = out
 
 

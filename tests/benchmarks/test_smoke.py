@@ -37,7 +37,7 @@ def test_benchmark_smoke_run_writes_report_json_and_plot(tmp_path: Path) -> None
     # PostgreSQL when the machine has it (always under CI=true: .ci/run starts it).
     expected = {"SQLite", "PostgreSQL"} if os.environ.get("CI") == "true" else {"SQLite"}
     assert expected <= set(stores), results["store"].get("postgres_skipped")
-    store_runs = [entry["inprocess"] for entry in stores.values()]
+    store_runs = [e[k] for e in stores.values() for k in ("inprocess", "inprocess_no_jwt")]
     for entry in stores.values():
         for workers in ("1", "2"):
             runs = entry["http"][workers]
