@@ -36,6 +36,14 @@ def day(weeks_ago: float = 0, days_ago: float = 0, now: datetime = NOW) -> str:
     return at(weeks_ago, days_ago, now)[:10]
 
 
+def rx_concept(display: str, rxcui: str | None = None) -> dict[str, Any]:
+    """A medication concept: the text, and the RxNorm coding when a code is given."""
+    concept: dict[str, Any] = {"text": display}
+    if rxcui:
+        concept["coding"] = [{"system": RXNORM, "code": rxcui, "display": display}]
+    return concept
+
+
 def patient(
     pid: str = "p1", *, birth: str = "1980-05-17", gender: str = "female", **extra: Any
 ) -> dict[str, Any]:
@@ -135,10 +143,7 @@ def med_request(
     elif medication_ref is not None:
         resource["medicationReference"] = {"reference": medication_ref}
     else:
-        codeable: dict[str, Any] = {"text": display}
-        if rxcui:
-            codeable["coding"] = [{"system": RXNORM, "code": rxcui, "display": display}]
-        resource["medicationCodeableConcept"] = codeable
+        resource["medicationCodeableConcept"] = rx_concept(display, rxcui)
     dosage: dict[str, Any] = {"text": f"{display} daily"}
     if per_day is not None:
         dosage["timing"] = {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}}
@@ -524,9 +529,7 @@ def medication_administration(
     pid: str = "p1",
 ) -> dict[str, Any]:
     """A MedicationAdministration (an infusion or a supervised nasal dose given in clinic)."""
-    codeable: dict[str, Any] = {"text": display}
-    if rxcui:
-        codeable["coding"] = [{"system": RXNORM, "code": rxcui, "display": display}]
+    codeable = rx_concept(display, rxcui)
     resource: dict[str, Any] = {
         "resourceType": "MedicationAdministration",
         "id": _id("ma"),
@@ -561,9 +564,7 @@ def medication_dispense(
     pid: str = "p1",
 ) -> dict[str, Any]:
     """A MedicationDispense: the pharmacy handed the drug over."""
-    codeable: dict[str, Any] = {"text": display}
-    if rxcui:
-        codeable["coding"] = [{"system": RXNORM, "code": rxcui, "display": display}]
+    codeable = rx_concept(display, rxcui)
     resource: dict[str, Any] = {
         "resourceType": "MedicationDispense",
         "id": _id("md"),
