@@ -145,13 +145,16 @@ def daily_mg(fact: MedicationFact, strength_mg: float | None, knowledge: Knowled
 def plausible_daily_mg(
     fact: MedicationFact, item: ResolvedIngredient, knowledge: Knowledge
 ) -> tuple[float | None, str | None]:
-    """The daily dose, or None and why when it is implausibly high for the ingredient (more than
-    ``implausible_dose_multiple`` times its adequate minimum): such a dose reads as unknown."""
+    """The daily dose, or None and why when it is negative (whatever the ingredient) or
+    implausibly high for it (more than ``implausible_dose_multiple`` times its adequate minimum):
+    such a dose reads as unknown."""
     dose = daily_mg(fact, item.strength_mg, knowledge)
+    if dose is None:
+        return None, None
     minimum = knowledge.ingredients[item.name].min_daily_dose_mg
-    if dose is None or not minimum:
-        return dose, None
-    if dose > minimum * knowledge.thresholds.implausible_dose_multiple.value or dose < 0:
+    multiple = knowledge.thresholds.implausible_dose_multiple.value
+    too_high = minimum is not None and minimum > 0 and dose > minimum * multiple
+    if dose < 0 or too_high:
         return None, (
             f"{fact.ref}: {item.name} {dose:,.6g} mg/day is implausible; read as an unknown dose"
         )

@@ -576,6 +576,21 @@ def test_exposures_stopped_statement_clips_the_order(
     assert bool([g for g in gaps if "supply cut" in g and stmt.ref in g]) is clipped
 
 
+@pytest.mark.parametrize(
+    "drug",
+    ["lorazepam", "sertraline"],
+    ids=["no-adequate-minimum", "with-adequate-minimum"],
+)
+def test_exposures_negative_dose_reads_as_unknown(drug: str) -> None:
+    """Verify that a negative dose is never a dose, whether or not the ingredient has an adequate
+    minimum (found by the property below: lorazepam at -1 mg kept its dose)."""
+    found, gaps = exposures(
+        (order(drug, weeks_ago=10, mg=-1, supply_days=30),), now=NOW, knowledge=KNOWLEDGE
+    )
+    assert found and all(e.daily_mg is None for e in found)
+    assert any("implausible" in g for g in gaps)
+
+
 # --- properties ----------------------------------------------------------------------------------
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
